@@ -34,7 +34,7 @@ def pusht_config(**overrides) -> VLA0SmolConfig:
     kw = dict(
         vlm_model_name="tiny",
         device="cpu",
-        use_relative_actions=False,
+        relative_actions=False,
         default_task=PUSHT_TASK,
         input_features={
             "observation.image": PolicyFeature(FeatureType.VISUAL, (3, 96, 96)),
@@ -66,3 +66,33 @@ def pusht_batch(b: int = 4, seed: int = 0, horizon: int = 10) -> dict:
         "action_is_pad": torch.zeros(b, horizon, dtype=torch.bool),
         "task": [PUSHT_TASK] * b,
     }
+
+
+PUSHT_FEATURES = {
+    "observation.image": {"dtype": "image", "shape": (96, 96, 3), "names": ["height", "width", "channel"]},
+    "observation.state": {"dtype": "float32", "shape": (2,), "names": {"motors": ["x", "y"]}},
+    "action": {"dtype": "float32", "shape": (2,), "names": {"motors": ["x", "y"]}},
+}
+
+
+def synthetic_pusht_dataset(root, episodes: int = 2, frames: int = 12, repo_id: str = "local/synthetic_pusht"):
+    """A small LeRobotDataset with lerobot/pusht's features: a dot moving towards a target."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    ds = LeRobotDataset.create(
+        repo_id, fps=10, root=root, robot_type="2d pointer", features=PUSHT_FEATURES, use_videos=False
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(episodes):
+        pos = rng.uniform(100, 400, 2).astype(np.float32)
+        goal = rng.uniform(100, 400, 2).astype(np.float32)
+        for _ in range(frames):
+            img = np.zeros((96, 96, 3), np.uint8)
+            x, y = (pos / 512 * 95).astype(int)
+            img[max(y - 3, 0) : y + 3, max(x - 3, 0) : x + 3] = 255
+            act = (pos + 0.3 * (goal - pos)).astype(np.float32)
+            ds.add_frame({"observation.image": img, "observation.state": pos.copy(), "action": act, "task": PUSHT_TASK})
+            pos = act
+        ds.save_episode()
+    ds.finalize()
+    return ds

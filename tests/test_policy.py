@@ -84,7 +84,7 @@ def test_loss_covers_exactly_the_unpadded_actions(monkeypatch):
 def test_relative_actions_are_taken_in_raw_units(tmp_path):
     """Relative targets are action - state in raw units, binned with their own range."""
     policy = make_policy(masking="none", crop_shape=None)
-    policy.config.use_relative_actions = True
+    policy.config.relative_actions = True
     policy.action_min.fill_(-20.0)
     policy.action_max.fill_(20.0)
     batch = pusht_batch(1)

@@ -51,7 +51,7 @@ class VLA0SmolConfig(PreTrainedConfig):
     # Action text (VLA-0).
     num_bins: int = 512  # integers per dimension (authors' code default)
     use_state: bool = True  # discretised state in the prompt
-    use_relative_actions: bool = True  # predict action - state (raw units, own statistics)
+    relative_actions: bool = True  # predict action - state (raw units, own statistics)
     relative_state_index: list[int] | None = None  # per action dim: state index subtracted, -1 = absolute
     system_prompt: str | None = None  # None = no system turn; "default" = VLA-0's format prompt
     default_task: str | None = None  # used when an observation carries no task string
@@ -65,6 +65,7 @@ class VLA0SmolConfig(PreTrainedConfig):
 
     # Inference.
     decoder: str = "fast"  # "fast" (decoding.py) | "hf" (generate() + xgrammar)
+    use_drafts: bool = True  # fast decoder: verify the previous chunk (shifted) as a free draft
     execution: str = "chunk"  # "chunk": n_action_steps ahead | "temporal": temporal ensembling
     ensemble_weighting: str = "uniform"  # "uniform" | "vla0" | "exp"
     ensemble_exp_base: float = 0.5
@@ -107,8 +108,8 @@ class VLA0SmolConfig(PreTrainedConfig):
             raise ValueError("vla0_smol needs an 'action' output feature")
         if self.use_state and self.robot_state_feature is None:
             raise ValueError("use_state=True needs an 'observation.state' input feature")
-        if self.use_relative_actions and self.robot_state_feature is None:
-            raise ValueError("use_relative_actions=True needs an 'observation.state' input feature")
+        if self.relative_actions and self.robot_state_feature is None:
+            raise ValueError("relative_actions=True needs an 'observation.state' input feature")
 
     @property
     def action_dim(self) -> int:
@@ -121,7 +122,7 @@ class VLA0SmolConfig(PreTrainedConfig):
     def relative_index(self) -> list[int]:
         """Per action dimension, the state index it is relative to (-1: absolute)."""
         dim = self.action_dim
-        if not self.use_relative_actions:
+        if not self.relative_actions:
             return [-1] * dim
         if self.relative_state_index is not None:
             if len(self.relative_state_index) != dim:

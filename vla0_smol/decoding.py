@@ -128,6 +128,7 @@ class _Row:
     digits: str = ""  # digits of that integer so far
     pos: int = 0  # position id of the next fed token
     done: bool = False
+    budget: int = 1 << 30  # most draft tokens proposed per pass: halved on a miss, doubled on a full hit
 
 
 class FastDecoder:
@@ -137,10 +138,11 @@ class FastDecoder:
         vlm: a ``SmolVLMForConditionalGeneration``.
         grammar: the compiled action grammar.
         max_draft: most draft tokens fed per row and pass (None: the whole remaining draft).
+        min_draft: after misses, a row still proposes this many tokens per pass.
     """
 
-    def __init__(self, vlm, grammar: ActionGrammar, max_draft: int | None = None):
-        self.vlm, self.grammar, self.max_draft = vlm, grammar, max_draft
+    def __init__(self, vlm, grammar: ActionGrammar, max_draft: int | None = None, min_draft: int = 4):
+        self.vlm, self.grammar, self.max_draft, self.min_draft = vlm, grammar, max_draft, min_draft
         vocab = grammar.compiled.tokenizer_info.decoded_vocab
         self._text = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in vocab]
         single = {t: i for i, t in enumerate(self._text) if len(t) == 1 and t.isdigit()}
@@ -166,7 +168,8 @@ class FastDecoder:
             ids.extend(self._number_ids(value))
         if len(row.draft) >= self.grammar.count:
             ids.append(self.grammar.eot_id)
-        return ids if self.max_draft is None else ids[: self.max_draft]
+        limit = row.budget if self.max_draft is None else min(row.budget, self.max_draft)
+        return ids[:limit]
 
     def _advance(self, row: _Row, token: int) -> None:
         """Accept a token into the row's matcher and integer bookkeeping."""
@@ -203,6 +206,19 @@ class FastDecoder:
             n += 1
         return n
 
+    def _block(self, rows: list[_Row], feeds: list[list[int]], mask_dtype, device):
+        """Feeds of different lengths as one ``(B, W)`` block: ids, attention mask, positions."""
+        width = max(1, max(len(f) for f in feeds))
+        block = torch.full((len(rows), width), self.grammar.eot_id, dtype=torch.long, device=device)
+        block_mask = torch.zeros((len(rows), width), dtype=mask_dtype, device=device)
+        block_pos = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+        for i, f in enumerate(feeds):
+            if f:
+                block[i, : len(f)] = torch.tensor(f, device=device)
+                block_mask[i, : len(f)] = 1
+                block_pos[i, : len(f)] = torch.arange(rows[i].pos, rows[i].pos + len(f), device=device)
+        return block, block_mask, block_pos
+
     # -- main loop -----------------------------------------------------------
     @torch.no_grad()
     def run(self, input_ids, attention_mask, pixel_values, drafts=None):
@@ -212,18 +228,29 @@ class FastDecoder:
         self._bitmask = xgr.allocate_token_bitmask(b, self.grammar.vocab_size)
         drafts = drafts if drafts is not None else [None] * b
         rows = [_Row(self.grammar.matcher(), [], [], None if d is None else [int(x) for x in d]) for d in drafts]
-        mask = attention_mask.clone()
-        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate() numbers them
+        # prefill: the prompt, followed by each row's draft (if any) in the same pass
+        positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)  # as generate()
         for row, last in zip(rows, positions[:, -1].tolist(), strict=True):
             row.pos = last + 1
+        fed_pending, fed_draft = [0] * b, [self._proposal(r) for r in rows]
+        stats.draft_proposed += sum(map(len, fed_draft))
+        prompt_len = input_ids.shape[1]
+        fed_start = [prompt_len] * b
+        ids, mask = input_ids, attention_mask
+        if any(fed_draft):
+            block, block_mask, block_pos = self._block(rows, fed_draft, attention_mask.dtype, device)
+            ids, mask = torch.cat([input_ids, block], dim=1), torch.cat([attention_mask, block_mask], dim=1)
+            positions = torch.cat([positions, block_pos], dim=1)
         out = self.vlm.model(
-            input_ids=input_ids, attention_mask=mask, position_ids=positions, pixel_values=pixel_values, use_cache=True
+            input_ids=ids, attention_mask=mask, position_ids=positions, pixel_values=pixel_values, use_cache=True
         )
         stats.forward_passes += 1
         cache = out.past_key_values
-        # what was fed last round, per row: logits (1 + len(draft), V), #pending fed, draft, cache column
-        fed_logits = list(self.vlm.lm_head(out.last_hidden_state[:, -1:]).float())
-        fed_pending, fed_draft, fed_start = [0] * b, [[] for _ in range(b)], [0] * b
+        # logits after the prompt's last token and after each draft token
+        fed_logits = [
+            self.vlm.lm_head(out.last_hidden_state[i, prompt_len - 1 : prompt_len + len(d)]).float()
+            for i, d in enumerate(fed_draft)
+        ]
         while True:
             for i, row in enumerate(rows):
                 if row.done:
@@ -237,6 +264,8 @@ class FastDecoder:
                         continue
                     break
                 stats.draft_accepted += kept
+                if draft:  # adapt how far this row speculates
+                    row.budget = 2 * len(draft) if kept == len(draft) else max(self.min_draft, len(draft) // 2)
                 row.pos += fed_pending[i] + kept
                 if len(draft) > kept:  # rejected draft tokens leave the attention
                     first = fed_start[i] + fed_pending[i] + kept
@@ -251,16 +280,8 @@ class FastDecoder:
                 stats.draft_proposed += len(proposal)
                 fed_pending[i], fed_draft[i] = len(row.pending), proposal
                 feeds.append(row.pending + proposal)
-            width = max(len(f) for f in feeds)
-            block = torch.full((b, width), self.grammar.eot_id, dtype=torch.long, device=device)
-            block_mask = torch.zeros((b, width), dtype=mask.dtype, device=device)
-            block_pos = torch.zeros((b, width), dtype=torch.long, device=device)
-            for i, f in enumerate(feeds):
-                fed_start[i] = mask.shape[1]
-                if f:
-                    block[i, : len(f)] = torch.tensor(f, device=device)
-                    block_mask[i, : len(f)] = 1
-                    block_pos[i, : len(f)] = torch.arange(rows[i].pos, rows[i].pos + len(f), device=device)
+            fed_start = [mask.shape[1]] * b
+            block, block_mask, block_pos = self._block(rows, feeds, mask.dtype, device)
             mask = torch.cat([mask, block_mask], dim=1)
             out = self.vlm.model(
                 input_ids=block, attention_mask=mask, position_ids=block_pos, past_key_values=cache, use_cache=True

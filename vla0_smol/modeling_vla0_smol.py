@@ -120,9 +120,9 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         if self.config.robot_state_feature:
             self.state_min.copy_(torch.as_tensor(np.asarray(dataset_stats[OBS_STATE]["min"]), dtype=torch.float64))
             self.state_max.copy_(torch.as_tensor(np.asarray(dataset_stats[OBS_STATE]["max"]), dtype=torch.float64))
-        if self.config.use_relative_actions:
+        if self.config.relative_actions:
             if dataset_meta is None:
-                raise ValueError("use_relative_actions=True needs dataset_meta to compute relative action stats")
+                raise ValueError("relative_actions=True needs dataset_meta to compute relative action stats")
             stats = relative_action_stats(dataset_meta, self.config.chunk_size, self.config.relative_index())
         else:
             stats = dataset_stats[ACTION]
@@ -213,7 +213,7 @@ class VLA0SmolPolicy(PreTrainedPolicy):
                 f"'action' is {h}x{d}, the config expects {self.config.chunk_size}x{self.config.action_dim}"
             )
         state = self._check(batch, OBS_STATE, 2) if self.config.robot_state_feature else None
-        if self.config.use_relative_actions:
+        if self.config.relative_actions:
             actions = actions - self._relative_offset(state)[:, None, :]
         bins = self.action_tokenizer.to_bins(actions.detach().cpu().double().numpy())  # (B, H, D)
         is_pad = batch.get("action_is_pad")
@@ -249,9 +249,41 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         return [p for p in self.parameters() if p.requires_grad]
 
     # ----------------------------------------------------------------- inference
-    def reset(self) -> None:
-        self._executor = None
-        self._drafts: list[Tensor | None] | None = None
+    def reset(self, env_ids=None) -> None:
+        """Start new episodes: all environments, or only ``env_ids`` of a running batch."""
+        executor = getattr(self, "_executor", None)
+        if env_ids is None or executor is None or len(set(env_ids)) >= executor.batch_size:
+            self._executor = None
+            self._memory: dict[int, tuple[np.ndarray, int]] = {}  # env -> (last raw chunk, steps since)
+        else:
+            executor.reset(env_ids)
+            for env in env_ids:
+                self._memory.pop(int(env), None)
+
+    def _drafts(self, batch: dict, env_ids) -> list[list[int]]:
+        """Expected integers per row, a free draft for the fast decoder.
+
+        The environment's previous chunk shifted by the steps executed since, padded with its last
+        action; before any chunk, "stay where you are" (the state's action dimensions).
+        """
+        h = self.config.chunk_size
+        state = batch[OBS_STATE].detach().cpu().double() if OBS_STATE in batch else None
+        offset = self._relative_offset(state).numpy() if state is not None else None
+        act_tok, drafts = self.action_tokenizer, []
+        for row, env in enumerate(env_ids):
+            prev = self._memory.get(int(env))
+            if prev is None:
+                if offset is None:
+                    drafts.append(None)
+                    continue
+                guess = np.repeat(offset[row][None], h, axis=0)
+            else:
+                chunk, age = prev
+                guess = np.concatenate([chunk[age:], np.repeat(chunk[-1:], min(age, h), axis=0)])[:h]
+            if self.config.relative_actions:
+                guess = guess - offset[row][None]
+            drafts.append(act_tok.to_bins(guess).ravel().tolist())
+        return drafts
 
     def _make_executor(self, batch_size: int):
         if self.config.execution == "temporal":
@@ -271,6 +303,10 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         inputs = collate(samples, self.pad_id, "left")
         device = self.action_min.device
         method = kwargs.get("decoder", self.config.decoder)
+        env_ids = kwargs.get("env_ids", range(b))
+        drafts = kwargs.get("drafts")
+        if drafts is None and method == "fast" and self.config.use_drafts:
+            drafts = self._drafts(batch, env_ids)
         tokens, self.last_decode = decode(
             self.vlm,
             self.grammar,
@@ -278,7 +314,7 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             inputs["attention_mask"].to(device),
             pixels,
             method=method,
-            drafts=kwargs.get("drafts"),
+            drafts=drafts,
         )
         h, d = self.config.chunk_size, self.config.action_dim
         act_tok = self.action_tokenizer
@@ -293,10 +329,13 @@ class VLA0SmolPolicy(PreTrainedPolicy):
                 log.warning("unparseable action text %r; holding the current state", text[:80])
                 chunks[i] = np.nan
         out = torch.from_numpy(chunks).to(torch.float32)
-        if self.config.use_relative_actions:
+        if self.config.relative_actions:
             state = batch[OBS_STATE].detach().cpu().float()
             out = out + self._relative_offset(state)[:, None, :]
-        return self._hold_invalid(out, batch)
+        out = self._hold_invalid(out, batch)
+        for row, env in enumerate(env_ids):
+            self._memory[int(env)] = (out[row].double().numpy(), 0)
+        return out
 
     def _hold_invalid(self, chunks: Tensor, batch: dict) -> Tensor:
         bad = torch.isnan(chunks).any(-1).any(-1)
@@ -318,10 +357,12 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         if need.any():
             idx = np.flatnonzero(need)
             sub = _index_batch(batch, idx, b)
-            pred = self.predict_action_chunk(sub, **kwargs)
+            pred = self.predict_action_chunk(sub, env_ids=idx.tolist(), **kwargs)
             chunks = torch.zeros(b, *pred.shape[1:], dtype=pred.dtype)
             chunks[torch.from_numpy(idx)] = pred
-        return self._executor.update(chunks, need).to(batch[self.config.image_keys[0]].device)
+        action = self._executor.update(chunks, need)
+        self._memory = {env: (chunk, age + 1) for env, (chunk, age) in self._memory.items()}
+        return action.to(batch[self.config.image_keys[0]].device)
 
     # ----------------------------------------------------------------- save / load
     def _save_pretrained(self, save_directory: Path, state_dict=None) -> None:

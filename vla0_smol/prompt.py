@@ -99,7 +99,7 @@ class PromptBuilder:
         content = [{"type": "image"} for _ in range(self.num_images)] + [{"type": "text", "text": user_text}]
         messages.append({"role": "user", "content": content})
         messages.append({"role": "assistant", "content": [{"type": "text", "text": _ACTIONS}]})
-        text = self.processor.apply_chat_template(messages)
+        text = self.tokenizer.apply_chat_template(messages, chat_template=self.processor.chat_template, tokenize=False)
         if text.count(_ACTIONS) != 1:
             raise ValueError("the chat template must render the assistant content exactly once")
         head, suffix = text.split(_ACTIONS)

@@ -1,0 +1,157 @@
+"""Training through LeRobot's own ``lerobot-train`` (in this process), resumable, with a local log.
+
+:func:`train_args` writes the command line a user would type; :func:`run_lerobot_train` runs
+LeRobot's training entry point with it. The only extension is a log handler that appends every
+metrics line LeRobot logs to ``<output_dir>/metrics.jsonl`` (LeRobot keeps metrics only in its
+console log and in wandb, and wandb is optional), installed right after LeRobot configures logging.
+
+Checkpoints are LeRobot's: each one is written into a new ``checkpoints/<step>/`` folder and
+``checkpoints/last`` is pointed at it afterwards, so a crash or Ctrl-C mid-write leaves ``last`` on
+the previous complete checkpoint. Running the same output folder again resumes from ``last``
+(model, optimizer, scheduler, RNG and data order), up to the requested number of steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lerobot.utils.logging_utils import MetricsTracker
+
+LAST_CONFIG = Path("checkpoints/last/pretrained_model/train_config.json")
+
+
+@dataclass
+class TrainSpec:
+    """One training run.
+
+    Attributes:
+        dataset_repo_id: LeRobot dataset id (``lerobot/pusht``, or a local id with ``dataset_root``).
+        output_dir: run folder (checkpoints, metrics.jsonl); re-using it resumes the run.
+        steps: optimizer steps in total.
+        batch_size: samples per step (per process).
+        dataset_root: local folder of the dataset (None: the hub cache).
+        policy: ``--policy.*`` overrides, e.g. ``{"vlm_model_name": "tiny", "chunk_size": 10}``.
+        save_freq: steps between checkpoints.
+        log_freq: steps between metrics lines.
+        num_workers: dataloader worker processes.
+        seed: global seed.
+        wandb: "offline" (default, no account needed), "online" or "disabled".
+        extra: more ``--key=value`` arguments for lerobot-train.
+    """
+
+    dataset_repo_id: str
+    output_dir: Path
+    steps: int
+    batch_size: int
+    dataset_root: Path | None = None
+    policy: dict = field(default_factory=dict)
+    save_freq: int = 1000
+    log_freq: int = 50
+    num_workers: int = 0
+    seed: int = 1000
+    wandb: str = "offline"
+    extra: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.output_dir = Path(self.output_dir)
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.wandb not in ("offline", "online", "disabled"):
+            raise ValueError(f"wandb must be 'offline', 'online' or 'disabled', got {self.wandb!r}")
+
+
+def _flag(key: str, value) -> str:
+    if isinstance(value, bool):
+        value = str(value).lower()
+    elif isinstance(value, list | tuple):
+        value = "[" + ",".join(str(v) for v in value) + "]"
+    return f"--{key}={value}"
+
+
+def train_args(spec: TrainSpec) -> list[str]:
+    """``lerobot-train`` arguments for a spec (resuming if the output folder has a checkpoint)."""
+    args = [
+        _flag("dataset.repo_id", spec.dataset_repo_id),
+        _flag("output_dir", spec.output_dir),
+        _flag("steps", spec.steps),
+        _flag("batch_size", spec.batch_size),
+        _flag("save_freq", spec.save_freq),
+        _flag("log_freq", spec.log_freq),
+        _flag("num_workers", spec.num_workers),
+        _flag("seed", spec.seed),
+        _flag("env_eval_freq", 0),
+        _flag("wandb.enable", spec.wandb != "disabled"),
+        _flag("policy.type", "vla0_smol"),
+        _flag("policy.push_to_hub", False),
+    ]
+    if spec.wandb != "disabled":
+        args += [_flag("wandb.mode", spec.wandb), _flag("wandb.project", "vla0-smol")]
+    if spec.num_workers == 0:
+        args += [_flag("persistent_workers", False), _flag("prefetch_factor", "null")]
+        args += [_flag("dataloader_multiprocessing_context", "null")]
+    if spec.dataset_root is not None:
+        args.append(_flag("dataset.root", spec.dataset_root))
+    args += [_flag(f"policy.{k}", v) for k, v in spec.policy.items()]
+    args += list(spec.extra)
+    if (spec.output_dir / LAST_CONFIG).exists():
+        args += [_flag("resume", True), _flag("config_path", spec.output_dir / LAST_CONFIG)]
+    return args
+
+
+class MetricsFileHandler(logging.Handler):
+    """Appends each LeRobot metrics line (a logged ``MetricsTracker``) to a JSON-lines file."""
+
+    def __init__(self, path: Path):
+        super().__init__(logging.INFO)
+        self.path = Path(path)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, MetricsTracker):
+            row = {k: (float(v) if not isinstance(v, int) else v) for k, v in record.msg.to_dict().items()}
+            with self.path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+def read_metrics(output_dir: Path) -> list[dict]:
+    """Rows of ``metrics.jsonl`` (one per logged step window)."""
+    path = Path(output_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def run_lerobot_train(spec: TrainSpec) -> Path:
+    """Run ``lerobot-train`` for a spec; return the last checkpoint's ``pretrained_model`` folder."""
+    import lerobot.scripts.lerobot_train as lerobot_train
+
+    if (spec.output_dir / "checkpoints" / "last").exists():
+        done = json.loads((spec.output_dir / "checkpoints/last/training_state/training_step.json").read_text())
+        if done.get("step", 0) >= spec.steps:
+            logging.getLogger(__name__).info("%s already trained for %d steps", spec.output_dir, spec.steps)
+            return spec.output_dir / "checkpoints" / "last" / "pretrained_model"
+    elif spec.output_dir.exists() and any(spec.output_dir.iterdir()):
+        raise FileExistsError(f"output_dir {spec.output_dir} exists but holds no checkpoint to resume")
+    elif spec.output_dir.exists():
+        spec.output_dir.rmdir()  # lerobot-train refuses an existing folder unless resuming
+    metrics = MetricsFileHandler(spec.output_dir / "metrics.jsonl")
+    original_init_logging = lerobot_train.init_logging
+
+    def init_logging_with_metrics(*args, **kwargs):
+        original_init_logging(*args, **kwargs)
+        spec.output_dir.mkdir(parents=True, exist_ok=True)
+        logging.getLogger().addHandler(metrics)
+
+    argv = sys.argv
+    sys.argv = ["lerobot-train", *train_args(spec)]
+    lerobot_train.init_logging = init_logging_with_metrics
+    try:
+        lerobot_train.main()
+    finally:
+        sys.argv = argv
+        lerobot_train.init_logging = original_init_logging
+        logging.getLogger().removeHandler(metrics)
+    return spec.output_dir / "checkpoints" / "last" / "pretrained_model"
