@@ -50,6 +50,24 @@ class RandomController:
         return self.rng.uniform(0, 512, (len(infos), 2))
 
 
+class ExpertController:
+    """The scripted expert (privileged state), one per environment."""
+
+    def __init__(self, seed: int = 0):
+        from .pusht_expert import PushTExpert
+
+        self._make, self.seed, self.experts = PushTExpert, seed, {}
+
+    def reset(self, env_ids):
+        for i in env_ids:
+            self.experts[i] = self._make()
+            self.experts[i].reset(self.seed + i)
+
+    def act(self, obs, infos):
+        one = [{k: v[i] for k, v in obs.items()} for i in range(len(infos))]
+        return np.stack([self.experts[i].act(one[i], infos[i]) for i in range(len(infos))])
+
+
 class PolicyController:
     """A LeRobot policy with its pre/post-processors (``vla0_smol`` or any other).
 

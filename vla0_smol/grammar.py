@@ -29,7 +29,8 @@ def int_range_ebnf(max_value: int) -> str:
         hi = int(d) - 1
         if hi >= lo:
             prefix = f'"{top[:i]}" ' if i else ""
-            alts.append(f"{prefix}[{lo}-{hi}]" + "".join(" [0-9]" for _ in range(len(top) - i - 1)))
+            first = f'"{lo}"' if lo == hi else f"[{lo}-{hi}]"
+            alts.append(f"{prefix}{first}" + "".join(" [0-9]" for _ in range(len(top) - i - 1)))
     alts.append(f'"{top}"')
     return " | ".join(f"({a})" for a in alts)
 

@@ -1,0 +1,52 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: notebooks///py:percent,recipes///ipynb
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Ablation: state tokens and relative actions
+#
+# Two switches, four arms: the discretised state in the prompt (`use_state`) and actions
+# predicted relative to the current state (`relative_actions`). Relative targets are formed in
+# raw units and binned with their own range, measured over the dataset's chunks
+# (`vla0_smol.stats`). The blog: 29.7% (neither), 57.8% (relative), 45.3% (state), 70.3% (both).
+#
+# `profile` sets the sizes (`smoke`: seconds, `cpu`: the tiny preset on a laptop CPU, `full`:
+# SmolVLM2-500M on a GPU, the blog's settings). Finished arms are read back from disk, so
+# re-running continues an interrupted grid.
+
+# %% tags=["parameters"]
+profile = "smoke"
+seed = 0
+out_dir = "results/smoke"
+
+# %%
+from pathlib import Path
+
+from IPython.display import Image, Markdown, display
+
+from vla0_smol.ablation import blog_grid, run_grid
+from vla0_smol.profiles import pusht_profile
+from vla0_smol.report import plot_ablation, pusht_table
+
+arms = blog_grid("ablation_state_action", base_lr=pusht_profile(profile).policy.get("optimizer_lr", 5e-5))
+for arm in arms:
+    print(f"{arm.name:24s} train: {arm.policy}  eval: {arm.inference}")
+
+# %%
+summary = run_grid("ablation_state_action", arms, profile, seed=seed, results_dir=Path(out_dir).parent)
+display(Markdown(pusht_table(summary)))
+
+# %%
+png = plot_ablation(summary, Path(out_dir) / "plots" / "ablation_state_action.png")
+display(Image(filename=str(png)))

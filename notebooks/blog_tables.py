@@ -1,0 +1,50 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: notebooks///py:percent,recipes///ipynb
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The blog's tables, regenerated
+#
+# Reads every `results/<profile>/<recipe>.json` written by the other recipes and renders the
+# blog's tables with its published numbers side by side, plus a bar chart per ablation and the
+# learning-rate curve. Nothing here is typed by hand: re-run the recipes and this page changes.
+# The profile is named in every table; `smoke` and `cpu` numbers are the tiny preset's.
+
+# %% tags=["parameters"]
+profile = "smoke"
+seed = 0
+out_dir = "results/smoke"
+
+# %%
+import json
+from pathlib import Path
+
+from IPython.display import Image, Markdown, display
+
+from vla0_smol.report import BLOG_PUSHT, plot_ablation, plot_lr_curve, render_blog_tables
+
+out = Path(out_dir)
+tables = render_blog_tables(out)
+(out / "tables.md").write_text(tables)
+display(Markdown(tables))
+
+# %%
+for recipe in BLOG_PUSHT:
+    path = out / f"{recipe}.json"
+    if not path.exists():
+        continue
+    summary = json.loads(path.read_text())
+    display(Image(filename=str(plot_ablation(summary, out / "plots" / f"{recipe}.png"))))
+    if recipe == "ablation_lr":
+        display(Image(filename=str(plot_lr_curve(summary, out / "plots" / "lr_curve.png"))))

@@ -1,0 +1,87 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: notebooks///py:percent,recipes///ipynb
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Executing chunks: n steps ahead or temporal ensembling
+#
+# The policy predicts H future actions at once. Two ways to turn chunks into motion:
+#
+# * **n steps ahead** (`ChunkQueue`): execute the first n actions, then predict again
+#   (the blog's PushT setting, H=10, n=5). Cheap: one prediction every n steps.
+# * **temporal ensembling** (`TemporalEnsembler`, VLA-0 after ACT): predict at every step and
+#   execute the weighted mean of all the predictions made for this step (up to H of them).
+#
+# Here both run on one demonstration, with noisy "predictions" (the true future plus noise that
+# grows with the horizon), so the smoothing is visible without training anything.
+
+# %% tags=["parameters"]
+profile = "smoke"
+seed = 0
+out_dir = "results/smoke"
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from vla0_smol import ChunkQueue, TemporalEnsembler, ensemble_offline
+from vla0_smol.profiles import pusht_profile
+from vla0_smol.pusht import pusht_dataset
+from vla0_smol.stats import load_columns
+
+_, root = pusht_dataset(pusht_profile(profile), Path("data"), seed=seed)
+cols = load_columns(root, ["action", "episode_index"])
+traj = cols["action"][cols["episode_index"] == 0]  # (T, 2)
+H, n, T = 10, 5, len(traj)
+rng = np.random.default_rng(seed)
+future = np.stack([traj[np.minimum(np.arange(t, t + H), T - 1)] for t in range(T)])  # (T, H, 2)
+chunks = future + rng.normal(0, 1, future.shape) * (2 + 1.5 * np.arange(H))[None, :, None]
+
+# %%
+ens = TemporalEnsembler(H, batch_size=1, weighting="uniform")
+temporal = np.stack([ens.update(torch.from_numpy(chunks[t][None]))[0].numpy() for t in range(T)])
+queue = ChunkQueue(n, batch_size=1)
+ahead = []
+for t in range(T):
+    need = queue.needs_prediction()
+    ahead.append(queue.update(torch.from_numpy(chunks[t][None]), need)[0].numpy())
+ahead = np.stack(ahead)
+# the online ensembler is the plain weighted mean written out in `ensemble_offline`
+assert np.allclose(temporal, ensemble_offline(chunks, "uniform"))
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+for d, ax in enumerate(axes):
+    ax.plot(traj[:, d], "k-", lw=2, label="demonstration")
+    ax.plot(ahead[:, d], ".-", label=f"{n} steps ahead")
+    ax.plot(temporal[:, d], ".-", label="temporal ensembling")
+    ax.set(xlabel="step", ylabel=["target x (px)", "target y (px)"][d])
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+for name, x in [("n steps ahead", ahead), ("temporal", temporal)]:
+    jump = np.abs(np.diff(x, axis=0)).mean()
+    print(f"{name:14s} mean error {np.abs(x - traj).mean():.2f} px, mean step-to-step jump {jump:.2f} px")
+
+# %% [markdown]
+# ## Weightings
+#
+# Uniform (the blog authors' code), VLA-0's (newest 1.0, older 0.5) and exponential `w**age`.
+
+# %%
+for weighting, base in [("uniform", 0.5), ("vla0", 0.5), ("exp", 0.5), ("exp", 0.9)]:
+    x = ensemble_offline(chunks, weighting, base)
+    print(f"{weighting:8s} w={base}: mean error {np.abs(x - traj).mean():.2f} px")
