@@ -107,6 +107,7 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         if dataset_stats is not None:
             self.set_stats(dataset_stats, dataset_meta)
         self.rng = np.random.default_rng(config.seed)
+        self.register_buffer("train_batches", torch.zeros((), dtype=torch.long))  # training forwards so far
         self.invalid_chunks = 0  # chunks that could not be parsed (impossible under the grammar)
         self.last_decode: DecodeStats | None = None
         self.reset()
@@ -220,6 +221,11 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         is_pad = torch.zeros(b, h, dtype=torch.bool) if is_pad is None else is_pad.cpu().bool()
         state_bins = self._state_bins(batch)
         tasks = self._tasks(batch, b)
+        if self.training:
+            # augmentation randomness is a function of (seed, batch number); the counter is saved
+            # with the weights, so a resumed run masks and crops exactly as an uninterrupted one.
+            self.rng = np.random.default_rng([self.config.seed, int(self.train_batches)])
+            self.train_batches += 1
         samples = []
         for i in range(b):
             enc = self.table.encode(bins[i])

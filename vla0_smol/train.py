@@ -67,7 +67,9 @@ class TrainSpec:
 
 
 def _flag(key: str, value) -> str:
-    if isinstance(value, bool):
+    if value is None:
+        value = "null"
+    elif isinstance(value, bool):
         value = str(value).lower()
     elif isinstance(value, list | tuple):
         value = "[" + ",".join(str(v) for v in value) + "]"
@@ -124,6 +126,14 @@ def read_metrics(output_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def _truncate_metrics(output_dir: Path, step: int) -> None:
+    path = Path(output_dir) / "metrics.jsonl"
+    rows = [r for r in read_metrics(output_dir) if r["steps"] <= step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(path)
+
+
 def run_lerobot_train(spec: TrainSpec) -> Path:
     """Run ``lerobot-train`` for a spec; return the last checkpoint's ``pretrained_model`` folder."""
     import lerobot.scripts.lerobot_train as lerobot_train
@@ -133,6 +143,7 @@ def run_lerobot_train(spec: TrainSpec) -> Path:
         if done.get("step", 0) >= spec.steps:
             logging.getLogger(__name__).info("%s already trained for %d steps", spec.output_dir, spec.steps)
             return spec.output_dir / "checkpoints" / "last" / "pretrained_model"
+        _truncate_metrics(spec.output_dir, done["step"])  # rows logged after the checkpoint are redone
     elif spec.output_dir.exists() and any(spec.output_dir.iterdir()):
         raise FileExistsError(f"output_dir {spec.output_dir} exists but holds no checkpoint to resume")
     elif spec.output_dir.exists():

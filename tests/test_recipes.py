@@ -1,0 +1,56 @@
+"""The recipe book: notebooks and recipes stay paired, and every recipe runs at the smoke profile."""
+
+import json
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from vla0_smol.recipes import RECIPES, run_recipes
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
+
+
+def test_every_recipe_has_a_notebook_and_back():
+    assert sorted(p.stem for p in NOTEBOOKS) == sorted(RECIPES)
+    assert sorted(p.stem for p in (ROOT / "recipes").glob("*.ipynb")) == sorted(RECIPES)
+
+
+@pytest.mark.parametrize("script", NOTEBOOKS, ids=lambda p: p.stem)
+def test_pair_in_sync_and_outputs_stripped(script):
+    paired = ROOT / "recipes" / f"{script.stem}.ipynb"
+    from_py = jupytext.read(script)
+    from_ipynb = nbformat.read(paired, as_version=4)
+    assert [c.source for c in from_py.cells] == [c.source for c in from_ipynb.cells], (
+        f"{paired.name} is out of sync with {script.name}: run `jupytext --sync notebooks/{script.name}`"
+    )
+    for cell in from_ipynb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{paired.name} has outputs committed"
+    params = [c for c in from_py.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    for name in ("profile", "seed", "out_dir"):
+        assert f"{name} = " in params[0].source
+
+
+@pytest.mark.slow
+def test_every_recipe_runs_at_the_smoke_profile(tmp_path):
+    runs = run_recipes("smoke", results_dir=tmp_path)
+    failed = {r.name: r.error for r in runs if r.error}
+    assert not failed, failed
+    assert [r.name for r in runs] == RECIPES
+    out = tmp_path / "smoke"
+    tables = (out / "tables.md").read_text()
+    for recipe in [r for r in RECIPES if r.startswith("ablation_")]:
+        summary = json.loads((out / f"{recipe}.json").read_text())
+        assert summary["profile"] == "smoke" and summary["arms"]
+        assert all(0 <= a["success_rate"] <= 1 for a in summary["arms"])
+    assert "(no result" not in tables
+    assert tables.count("profile **smoke**") == 6
+
+
+def test_unknown_recipe_is_named():
+    with pytest.raises(ValueError, match="nonexistent"):
+        run_recipes("smoke", only=["nonexistent"])
