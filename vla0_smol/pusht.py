@@ -88,7 +88,9 @@ def run_dir_for(profile: PushTProfile, results_dir: Path, seed: int) -> Path:
     return Path(results_dir) / "runs" / hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
-def train_pusht(profile: PushTProfile, run_dir: Path, dataset, seed: int = 0, wandb: str = "offline") -> Path:
+def train_pusht(
+    profile: PushTProfile, run_dir: Path, dataset, seed: int = 0, wandb: str = "offline", quiet: bool = True
+) -> Path:
     """Train the policy of a profile on ``dataset = (repo_id, root)``; return the checkpoint."""
     repo_id, root = dataset
     spec = TrainSpec(
@@ -103,6 +105,7 @@ def train_pusht(profile: PushTProfile, run_dir: Path, dataset, seed: int = 0, wa
         num_workers=0 if profile.device == "cpu" else 4,
         seed=seed,
         wandb=wandb,
+        quiet=quiet,
     )
     return run_lerobot_train(spec)
 

@@ -41,6 +41,7 @@ class TrainSpec:
         seed: global seed.
         wandb: "offline" (default, no account needed), "online" or "disabled".
         extra: more ``--key=value`` arguments for lerobot-train.
+        quiet: show LeRobot's warnings and progress bar only (its INFO lines go to metrics.jsonl).
     """
 
     dataset_repo_id: str
@@ -55,6 +56,7 @@ class TrainSpec:
     seed: int = 1000
     wandb: str = "offline"
     extra: list[str] = field(default_factory=list)
+    quiet: bool = False
 
     def __post_init__(self):
         self.output_dir = Path(self.output_dir)
@@ -152,6 +154,8 @@ def run_lerobot_train(spec: TrainSpec) -> Path:
     original_init_logging = lerobot_train.init_logging
 
     def init_logging_with_metrics(*args, **kwargs):
+        if spec.quiet:
+            kwargs["console_level"] = "WARNING"
         original_init_logging(*args, **kwargs)
         spec.output_dir.mkdir(parents=True, exist_ok=True)
         logging.getLogger().addHandler(metrics)
