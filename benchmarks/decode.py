@@ -128,25 +128,11 @@ def closed_loop(checkpoint: Path, episodes: int, envs: int, max_steps: int, exec
 
 def real_architecture(chunks: int) -> dict:
     """SmolVLM2-500M (random weights), one 512x512 image, PushT-sized chunk (10 x 2)."""
-    from lerobot.configs import FeatureType, PolicyFeature
-
-    from vla0_smol import VLA0SmolConfig, VLA0SmolPolicy
+    from vla0_smol.pusht import pusht_policy
 
     torch.manual_seed(0)
-    cfg = VLA0SmolConfig(
-        vlm_model_name="smolvlm2-500m-random",
-        load_vlm_weights=False,
-        device="cpu",
-        relative_actions=False,
-        default_task="Push the T-shaped block onto the T-shaped target.",
-        input_features={
-            "observation.image": PolicyFeature(FeatureType.VISUAL, (3, 96, 96)),
-            "observation.state": PolicyFeature(FeatureType.STATE, (2,)),
-        },
-        output_features={"action": PolicyFeature(FeatureType.ACTION, (2,))},
-    )
-    stats = {k: {"min": np.zeros(2), "max": np.full(2, 512.0)} for k in ("observation.state", "action")}
-    policy = VLA0SmolPolicy(cfg, dataset_stats=stats).eval()
+    policy = pusht_policy("smolvlm2-500m-random", load_vlm_weights=False).eval()
+    cfg = policy.config
     obs = {
         "observation.image": torch.rand(1, 3, 96, 96),
         "observation.state": torch.tensor([[256.0, 256.0]]),

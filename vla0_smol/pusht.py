@@ -16,6 +16,36 @@ from .profiles import PushTProfile
 from .train import TrainSpec, run_lerobot_train
 
 HUB_DATASET = "lerobot/pusht"
+PUSHT_WORKSPACE_STATS = {k: {"min": [0.0, 0.0], "max": [512.0, 512.0]} for k in ("observation.state", "action")}
+
+
+def pusht_config(vlm_model_name: str = "tiny", **fields):
+    """A ``VLA0SmolConfig`` shaped for PushT (96x96 image, 2-D state and action) on the CPU."""
+    from lerobot.configs import FeatureType, PolicyFeature
+
+    from .configuration_vla0_smol import VLA0SmolConfig
+    from .evaluation import PUSHT_TASK
+
+    fields = dict(device="cpu", relative_actions=False, default_task=PUSHT_TASK, **fields)
+    return VLA0SmolConfig(
+        vlm_model_name=vlm_model_name,
+        input_features={
+            "observation.image": PolicyFeature(FeatureType.VISUAL, (3, 96, 96)),
+            "observation.state": PolicyFeature(FeatureType.STATE, (2,)),
+        },
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (2,))},
+        **fields,
+    )
+
+
+def pusht_policy(vlm_model_name: str = "tiny", **fields):
+    """A fresh (untrained) PushT-shaped policy whose ranges are the 512 x 512 workspace.
+
+    For teaching, tests and benchmarks; trained policies come from :func:`train_pusht`.
+    """
+    from .modeling_vla0_smol import VLA0SmolPolicy
+
+    return VLA0SmolPolicy(pusht_config(vlm_model_name, **fields), dataset_stats=PUSHT_WORKSPACE_STATS)
 
 
 class DatasetUnavailableError(RuntimeError):

@@ -7,12 +7,26 @@ from pathlib import Path
 from .train import read_metrics
 
 
-def plot_training_loss(run_dir: Path, path: Path, title: str = "training loss") -> Path | None:
-    """Loss per logged step from ``metrics.jsonl`` as a PNG (None if nothing was logged)."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_training_loss(run_dir: Path, path: Path, title: str = "training loss") -> Path | None:
+    """Loss per logged step from ``metrics.jsonl`` as a PNG (None if nothing was logged)."""
+    plt = _pyplot()
 
     rows = read_metrics(run_dir)
     if not rows:
@@ -22,11 +36,7 @@ def plot_training_loss(run_dir: Path, path: Path, title: str = "training loss") 
     ax.set(xlabel="step", ylabel="cross-entropy on action tokens", title=title, yscale="log")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 # The blog's published numbers (PushT: success rate over 64 episodes, in %; text where the blog
@@ -131,10 +141,7 @@ def render_blog_tables(profile_dir: Path) -> str:
 
 def plot_ablation(summary: dict, path: Path) -> Path:
     """Bar chart of success and coverage per arm."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     arms = summary["arms"]
     names = [a["arm"] for a in arms]
@@ -147,19 +154,12 @@ def plot_ablation(summary: dict, path: Path) -> Path:
     ax.set_title(f"{TITLES.get(summary['recipe'], summary['recipe'])} ({summary['profile']} profile)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_lr_curve(summary: dict, path: Path) -> Path:
     """Success and coverage against learning rate (log scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     arms = summary["arms"]
     lrs = [a["policy_overrides"]["optimizer_lr"] for a in arms]
@@ -172,8 +172,4 @@ def plot_lr_curve(summary: dict, path: Path) -> Path:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
