@@ -26,7 +26,7 @@ def pusht_config(vlm_model_name: str = "tiny", **fields):
     from .configuration_vla0_smol import VLA0SmolConfig
     from .evaluation import PUSHT_TASK
 
-    fields = dict(device="cpu", relative_actions=False, default_task=PUSHT_TASK, **fields)
+    fields = {"device": "cpu", "relative_actions": False, "default_task": PUSHT_TASK, **fields}
     return VLA0SmolConfig(
         vlm_model_name=vlm_model_name,
         input_features={
