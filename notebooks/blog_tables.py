@@ -17,9 +17,10 @@
 # # The blog's tables, regenerated
 #
 # Reads every `results/<profile>/<recipe>.json` written by the other recipes and renders the
-# blog's tables with its published numbers side by side, plus a bar chart per ablation and the
-# learning-rate curve. Nothing here is typed by hand: re-run the recipes and this page changes.
-# The profile is named in every table; `smoke` and `cpu` numbers are the tiny preset's.
+# blog's tables with its published numbers side by side (the PushT ablations, and LIBERO from
+# `libero.json`), plus a bar chart per ablation and the learning-rate curve. Nothing here is
+# typed by hand: re-run the recipes and this page changes. The profile is named in every table;
+# `smoke` and `cpu` numbers are the tiny preset's.
 
 # %% tags=["parameters"]
 profile = "smoke"

@@ -19,19 +19,23 @@ from vla0_smol.decoding import decode
 from vla0_smol.libero import (
     IMAGE_KEYS,
     LIBERO_DATASET,
-    LiberoDataUnavailable,
     LiberoPolicyController,
     evaluate_libero,
-    libero_policy_config,
-    libero_profile,
     make_libero_env,
-    require_libero_dataset,
     reset_to,
     setup_libero,
     success_path_check,
     to_batch,
 )
 from vla0_smol.libero_assets import AssetError, git_blob_sha1, verify_assets
+from vla0_smol.libero_profiles import libero_policy_config, libero_profile
+from vla0_smol.libero_recipe import (
+    LiberoDataUnavailable,
+    launch_command,
+    require_libero_dataset,
+    run_dir_for,
+    train_spec,
+)
 from vla0_smol.prompt import collate
 
 SIZE = 128
@@ -141,6 +145,32 @@ def test_full_config_resolves_offline_and_fails_fast_on_download(tmp_path, monke
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(LiberoDataUnavailable, match="HuggingFaceVLA/libero.*downloaded"):
         require_libero_dataset(LIBERO_DATASET, root=tmp_path / "missing")
+
+
+def test_full_training_is_the_blogs_command_on_eight_gpus(tmp_path):
+    """The blog's run as a GPU user launches it: accelerate, 8 x 24 = 192, bf16, 100k steps of lerobot-train."""
+    full = libero_profile("full")
+    run_dir = run_dir_for(full, tmp_path, seed=0)
+    cmd = launch_command(train_spec(full, run_dir, (LIBERO_DATASET, None)), full.num_processes)
+    assert cmd[:2] == ["accelerate", "launch"] and "lerobot.scripts.lerobot_train" in cmd
+    for flag in (
+        "--num_processes=8",
+        "--mixed_precision=bf16",
+        "--batch_size=24",
+        "--steps=100000",
+        "--dataset.repo_id=HuggingFaceVLA/libero",
+        "--policy.type=vla0_smol",
+        "--policy.vlm_model_name=HuggingFaceTB/SmolVLM2-500M-Video-Instruct",
+        "--policy.chunk_size=8",
+        "--policy.relative_actions=false",
+        "--policy.masking=whole",
+        "--policy.crop_shape=[230,230]",
+        "--policy.optimizer_lr=5e-05",
+        "--policy.scheduler_decay_steps=100000",
+        "--policy.dtype=bfloat16",
+    ):
+        assert flag in cmd, flag
+    assert not any(a.startswith("--dataset.root") for a in cmd)  # the hub's copy
 
 
 def test_asset_verification_refuses_a_changed_or_missing_file_by_name(tmp_path):

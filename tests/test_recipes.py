@@ -47,8 +47,14 @@ def test_every_recipe_runs_at_the_smoke_profile(tmp_path):
         summary = json.loads((out / f"{recipe}.json").read_text())
         assert summary["profile"] == "smoke" and summary["arms"]
         assert all(0 <= a["success_rate"] <= 1 for a in summary["arms"])
+    libero = json.loads((out / "libero.json").read_text())
+    assert libero["profile"] == "smoke" and libero["episodes"] and libero["wall_s"] > 0
+    assert all({"suite", "task_id", "init_state", "success", "steps"} <= set(e) for e in libero["episodes"])
+    so100 = json.loads((out / "so100_deploy.json").read_text())
+    assert so100["profile"] == "smoke" and so100["steps"] == so100["deploy"]["steps"] > 0
+    assert {"clamp_activations", "watchdog_holds"} <= set(so100)
     assert "(no result" not in tables
-    assert tables.count("profile **smoke**") == 6
+    assert tables.count("profile **smoke**") == 7  # the six PushT ablations and LIBERO
 
 
 def test_unknown_recipe_is_named():

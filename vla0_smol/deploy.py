@@ -84,8 +84,9 @@ class DeployResult:
     clamp_activations: int = 0  # steps where any clamp changed the action
     joint_limit_clamps: int = 0  # steps clipped to the calibrated range
     relative_clamps: int = 0  # steps clipped by LeRobot's max_relative_target
-    watchdog_holds: int = 0
-    stale_steps: int = 0
+    watchdog_holds: int = 0  # steps that held the last command (no usable chunk)
+    stale_steps: int = 0  # steps acting on index >= n_action_steps of the newest chunk (the next one was late)
+    fresh_steps: int = 0  # steps acting on index < n_action_steps; fresh + stale + holds = steps
     chunks: int = 0  # chunks received
     late_chunks: int = 0  # chunks that arrived with nothing left to execute
     stopped_by: str = "max_steps"  # "max_steps" | "stop" | "interrupt" | "error"
@@ -321,6 +322,7 @@ class PolicyRunner:
                     joint_clamped = False
                 else:
                     res.stale_steps += int(idx >= self.n)
+                    res.fresh_steps += int(idx < self.n)
                     pred.append(action)
                     clipped = np.clip(action, self.limits[0], self.limits[1])
                     joint_clamped = bool(np.any(clipped != action))

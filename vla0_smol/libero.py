@@ -1,4 +1,7 @@
-"""LIBERO: official tasks through LeRobot's env code, the policy batch, evaluation, a small dataset.
+"""LIBERO: official tasks through LeRobot's env code, the policy batch, evaluation.
+
+The scripted LIBERO-format dataset is in :mod:`vla0_smol.libero_data`; profiles and the recipe
+(train, then evaluate every suite) in :mod:`vla0_smol.libero_recipe`.
 
 Environments are LeRobot's own ``lerobot.envs.libero.LiberoEnv`` (hf-libero underneath: robosuite,
 Panda, OSC delta controller, both cameras, LIBERO's fixed initial states, the suite episode
@@ -218,6 +221,14 @@ class LiberoEvalResult:
             out.setdefault(t.suite, []).extend(t.successes)
         return {s: float(np.mean(v)) for s, v in out.items()}
 
+    def episodes(self) -> list[dict]:
+        """One row per episode: suite, task id, LIBERO initial state, success and steps run."""
+        return [
+            {"suite": t.suite, "task_id": t.task_id, "task": t.task, "init_state": k, "success": s, "steps": n}
+            for t in self.tasks
+            for k, (s, n) in enumerate(zip(t.successes, t.lengths, strict=True))
+        ]
+
     def summary(self) -> dict:
         suites = self.per_suite()
         return {
@@ -242,6 +253,7 @@ def evaluate_libero(
     size: int = IMAGE_SIZE,
     video_dir: Path | None = None,
     n_videos: int = 1,
+    snapshot: Path | None = None,
 ) -> LiberoEvalResult:
     """Run ``n_episodes`` per task (fixed initial states ``0 .. n-1``) over tasks of suites.
 
@@ -255,6 +267,8 @@ def evaluate_libero(
         size: camera side in pixels.
         video_dir: where agent-view videos go (None: no videos).
         n_videos: episodes recorded per task (the first ones).
+        snapshot: a PNG written here of both cameras' first frame, side by side, as the policy
+            sees them (after LeRobot's LIBERO processing); None: no picture.
     """
     from lerobot.envs.libero import _get_suite
 
@@ -280,7 +294,11 @@ def evaluate_libero(
                     length = np.zeros(len(eps), int)
                     frames = {i: [] for i, ep in enumerate(eps) if video_dir is not None and ep < n_videos}
                     for _ in range(limit):
-                        actions = controller.act(to_batch(obs, [result.task] * len(eps)))
+                        batch = to_batch(obs, [result.task] * len(eps))
+                        if snapshot is not None:
+                            _write_snapshot(batch, Path(snapshot))
+                            snapshot = None  # the first frame only
+                        actions = controller.act(batch)
                         t = time.perf_counter()
                         for i in np.flatnonzero(~done):
                             obs[i], _, term, _, info = envs[i].step(np.asarray(actions[i], dtype=np.float64))
@@ -307,218 +325,19 @@ def evaluate_libero(
     return LiberoEvalResult(results, time.perf_counter() - t0, env_steps, timings, videos)
 
 
+def _write_snapshot(batch: dict, path: Path) -> Path:
+    """Both cameras of the batch's first row, side by side, as an RGB PNG."""
+    import imageio.v2 as imageio
+
+    views = [(batch[k][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for k in IMAGE_KEYS]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.imwrite(path, np.concatenate(views, axis=1))
+    return path
+
+
 def _write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
     import imageio.v2 as imageio
 
     path.parent.mkdir(parents=True, exist_ok=True)
     imageio.mimsave(path, frames, fps=fps, macro_block_size=8)
     return path
-
-
-# ----------------------------------------------------------------------------- dataset
-def scripted_action(state: np.ndarray, target: np.ndarray, t: int, frames: int) -> np.ndarray:
-    """A reach-and-grasp motion in LIBERO's delta-OSC command space (7-D, in [-1, 1]).
-
-    Hover 10 cm above ``target`` (first half), descend to it, close the gripper in the last
-    quarter. Not an expert: a plausible, smooth motion for pipeline tests.
-    """
-    phase = t / max(1, frames - 1)
-    goal = target + np.array([0.0, 0.0, 0.10 if phase < 0.5 else 0.02])
-    action = np.zeros(7)
-    action[:3] = np.clip((goal - state[:3]) * 10.0, -1.0, 1.0)
-    action[6] = 1.0 if phase >= 0.75 else -1.0  # +1 closes, -1 opens
-    return action
-
-
-def make_libero_dataset(
-    root: Path,
-    suite: str = "libero_object",
-    task_id: int = 0,
-    episodes: int = 2,
-    frames: int = 20,
-    size: int = IMAGE_SIZE,
-    repo_id: str = "local/libero_scripted",
-):
-    """A small LIBERO-format LeRobotDataset recorded on an official task with a scripted motion.
-
-    Same feature names and shapes as ``HuggingFaceVLA/libero`` (two 256 px cameras after
-    LeRobot's 180-degree rotation, 8-D state, 7-D actions stored as they are sent to the env,
-    "absolute" in VLA-0's sense: not relative to the state). Episode ``k`` starts from LIBERO's
-    fixed initial state ``k``; the motion reaches for the task's goal object.
-    """
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
-
-    ds = LeRobotDataset.create(
-        repo_id, fps=LIBERO_FPS, root=root, robot_type="panda", features=libero_features(size), use_videos=False
-    )
-    env = make_libero_env(suite, task_id, size=size)
-    try:
-        for ep in range(episodes):
-            obs = reset_to(env, ep)
-            inner = env._env.env
-            obj = inner.parsed_problem["goal_state"][0][1]
-            for t in range(frames):
-                batch = to_batch([obs], [env.task_description])
-                state = batch["observation.state"][0].numpy()
-                target = np.array(inner.sim.data.body_xpos[inner.obj_body_id[obj]])
-                action = scripted_action(state, target, t, frames).astype(np.float32)
-                frame = {k: (batch[k][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for k in IMAGE_KEYS}
-                frame.update({"observation.state": state.astype(np.float32), "action": action})
-                ds.add_frame({**frame, "task": env.task_description})
-                obs, *_ = env.step(action.astype(np.float64))
-            ds.save_episode()
-    finally:
-        env.close()
-    ds.finalize()
-    return ds
-
-
-# ----------------------------------------------------------------------------- profiles
-class LiberoDataUnavailable(FileNotFoundError):
-    """The LIBERO dataset would have to be downloaded, and downloads are off."""
-
-
-@dataclass(frozen=True)
-class LiberoProfile:
-    """Sizes of one LIBERO run; only sizes change between profiles, never code paths.
-
-    Attributes:
-        name: "smoke", "cpu" or "full".
-        dataset_repo_id: LeRobot dataset (``HuggingFaceVLA/libero`` for ``full``; a local id else).
-        scripted_episodes / scripted_frames: the offline dataset (:func:`make_libero_dataset`).
-        steps: training steps.
-        batch_size: samples per step per process (lerobot-train's ``--batch_size``).
-        num_processes: accelerate processes (GPUs). LeRobot 0.6.1 has no gradient accumulation,
-            so the global batch is ``batch_size * num_processes``.
-        eval_suites / eval_task_ids / eval_episodes / eval_max_steps: evaluation (None: all / LeRobot's).
-        image_size: camera side.
-        policy: ``VLA0SmolConfig`` fields.
-    """
-
-    name: str
-    dataset_repo_id: str
-    scripted_episodes: int
-    scripted_frames: int
-    steps: int
-    batch_size: int
-    num_processes: int
-    eval_suites: tuple[str, ...]
-    eval_task_ids: tuple[int, ...] | None
-    eval_episodes: int
-    eval_max_steps: int | None
-    image_size: int
-    policy: dict = field(default_factory=dict)
-
-    @property
-    def global_batch(self) -> int:
-        return self.batch_size * self.num_processes
-
-
-_LIBERO_POLICY = {
-    "chunk_size": 8,  # blog: chunk 8
-    "n_action_steps": 8,  # the 8-steps-ahead row (execution="chunk")
-    "execution": "temporal",  # blog protocol: temporal ensembling over the 8 overlapping chunks
-    "relative_actions": False,  # LIBERO's 7-D actions are used as they are ("absolute" in VLA-0)
-    "masking": "whole",
-    "crop_shape": (230, 230),  # 230x230 random crop of 256x256 frames
-}
-_TINY = {"vlm_model_name": "tiny", "device": "cpu", "optimizer_lr": 1e-3, "scheduler_decay_lr": 1e-4}
-
-LIBERO_PROFILES = {
-    "smoke": LiberoProfile(
-        "smoke",
-        "local/libero_scripted",
-        2,
-        12,
-        4,
-        2,
-        1,
-        ("libero_object",),
-        (0,),
-        1,
-        10,
-        128,
-        {**_LIBERO_POLICY, **_TINY, "crop_shape": (116, 116), "scheduler_warmup_steps": 2, "scheduler_decay_steps": 4},
-    ),
-    "cpu": LiberoProfile(
-        "cpu",
-        "local/libero_scripted",
-        6,
-        40,
-        200,
-        8,
-        1,
-        ("libero_object",),
-        (0, 1),
-        2,
-        60,
-        128,
-        {
-            **_LIBERO_POLICY,
-            **_TINY,
-            "crop_shape": (116, 116),
-            "scheduler_warmup_steps": 20,
-            "scheduler_decay_steps": 200,
-        },
-    ),
-    "full": LiberoProfile(
-        "full",
-        LIBERO_DATASET,
-        0,
-        0,
-        100_000,
-        24,
-        8,
-        SUITES,
-        None,
-        EPISODES_PER_TASK,
-        None,
-        IMAGE_SIZE,
-        {
-            **_LIBERO_POLICY,
-            "vlm_model_name": "HuggingFaceTB/SmolVLM2-500M-Video-Instruct",
-            "dtype": "bfloat16",
-            "device": "cuda",
-            "optimizer_lr": 5e-5,
-            "scheduler_decay_lr": 5e-6,
-            "scheduler_warmup_steps": 3_333,  # PushT's 1,000 of 30,000 stretched to 100,000
-            "scheduler_decay_steps": 100_000,
-        },
-    ),
-}
-
-
-def libero_profile(name: str) -> LiberoProfile:
-    if name not in LIBERO_PROFILES:
-        raise ValueError(f"LIBERO profile must be one of {tuple(LIBERO_PROFILES)}, got {name!r}")
-    return LIBERO_PROFILES[name]
-
-
-def libero_policy_config(profile: LiberoProfile | str, **overrides):
-    """The ``VLA0SmolConfig`` of a profile (no weights, no network: safe anywhere)."""
-    from .configuration_vla0_smol import VLA0SmolConfig
-
-    profile = libero_profile(profile) if isinstance(profile, str) else profile
-    inputs, outputs = policy_features(profile.image_size)
-    return VLA0SmolConfig(**{**profile.policy, **overrides}, input_features=inputs, output_features=outputs)
-
-
-def require_libero_dataset(repo_id: str = LIBERO_DATASET, root: Path | None = None) -> Path | None:
-    """The dataset's local folder, or None when LeRobot may download it; fails fast otherwise.
-
-    Raises:
-        LiberoDataUnavailable: no local copy and ``HF_HUB_OFFLINE`` is set (no download possible).
-    """
-    from lerobot.utils.constants import HF_LEROBOT_HOME
-
-    local = Path(root) if root else Path(HF_LEROBOT_HOME) / repo_id
-    if (local / "meta" / "info.json").is_file():
-        return local
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        raise LiberoDataUnavailable(
-            f"the LIBERO dataset {repo_id!r} is not at {local} and HF_HUB_OFFLINE is set: it must be "
-            f"downloaded from the Hugging Face hub on a machine with internet "
-            f"(unset HF_HUB_OFFLINE) or given as a local copy (dataset root). Offline, use the "
-            f"'smoke' or 'cpu' profile (a LIBERO-format dataset generated here)."
-        )
-    return None

@@ -30,6 +30,8 @@ RECIPES = [
     "ablation_system_prompt",
     "ablation_masking",
     "ablation_ensembling",
+    "libero",
+    "so100_deploy",
     "blog_tables",
 ]
 

@@ -93,13 +93,27 @@ def pusht_table(summary: dict) -> str:
 
 
 def libero_table(summary: dict | None) -> str:
-    """The blog's LIBERO table, with this run's row (if any) labelled with its profile."""
-    lines = [
-        "### LIBERO",
-        "",
-        "| model | params | Object | Spatial | Goal | Long | Avg |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    """The blog's LIBERO table, with this run's rows (one per protocol) labelled with its profile.
+
+    ``summary`` is ``results/<profile>/libero.json`` (:func:`vla0_smol.libero_recipe.run_libero`);
+    None renders the blog's rows and a note that the recipe has not run.
+    """
+    lines = ["### LIBERO", ""]
+    if summary:
+        tasks: dict[str, set] = {}
+        for e in summary.get("episodes", []):
+            tasks.setdefault(e["suite"], set()).add(e["task_id"])
+        scope = ", ".join(f"{len(ids)} task(s) of {suite}" for suite, ids in tasks.items()) or "no episodes"
+        lines += [
+            f"This run: profile **{summary['profile']}**, model `{summary['model']}`, trained on "
+            f"`{summary['dataset']}` for {summary['train']['steps']} steps, evaluated on {scope}, "
+            f"{summary['episodes_per_task']} episode(s) per task. Blog: SmolVLM2-500M trained on "
+            "`HuggingFaceVLA/libero`, every task of the four suites, 50 episodes per task.",
+            "",
+        ]
+    else:
+        lines += ["(no result: run the `libero` recipe)", ""]
+    lines += ["| model | params | Object | Spatial | Goal | Long | Avg |", "|---|---|---|---|---|---|---|"]
     for row in BLOG_LIBERO:
         lines.append("| " + " | ".join(str(x) for x in row) + " |")
     lines.append(f"| VLA-0-Smol (blog), no ensembling | 0.5B | | | | | {BLOG_LIBERO_NO_ENSEMBLE_AVG} |")

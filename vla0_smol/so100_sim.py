@@ -92,6 +92,8 @@ class FeetechBusEmulator(MockSerial):
         self._lock = threading.Lock()
         self._last = time.perf_counter()
         self.goal_writes: list[dict[int, int]] = []  # every Goal_Position SYNC_WRITE, raw ticks
+        # Goal_Position SYNC_WRITEs and Present_Position SYNC_READ replies, in bus order: ("goal"|"read", {id: ticks}).
+        self.history: list[tuple[str, dict[int, int]]] = []
         self.packets = 0
         self._stop = threading.Event()
         self._MockSerial__thread = threading.Thread(target=self._serve, daemon=True, name="feetech-emulator")
@@ -142,6 +144,8 @@ class FeetechBusEmulator(MockSerial):
             return _packet(sid, 0, [])
         if inst == SYNC_READ:
             addr, n, ids = params[0], params[1], params[2:]
+            if addr == PRESENT_POSITION:
+                self.history.append(("read", {i: _u16(self.mem[i], addr) & 0x7FFF for i in ids if i in self.mem}))
             return b"".join(_packet(i, 0, self.mem[i][addr : addr + n]) for i in ids if i in self.mem)
         if inst == SYNC_WRITE:
             addr, n, rest = params[0], params[1], params[2:]
@@ -153,6 +157,7 @@ class FeetechBusEmulator(MockSerial):
                     written[i] = int.from_bytes(data, "little")
             if addr == GOAL_POSITION:
                 self.goal_writes.append({i: v & 0x7FFF for i, v in written.items()})
+                self.history.append(("goal", self.goal_writes[-1]))
             return b""
         return b""
 

@@ -1,0 +1,278 @@
+"""The LIBERO recipe: data, training with ``lerobot-train``, then evaluation of every suite.
+
+At ``full`` this is the blog's headline run (its "LIBERO" section): SmolVLM2-500M fine-tuned on
+``HuggingFaceVLA/libero`` (two cameras, 8-D state, 7-D absolute actions) with chunks of 8, peak
+learning rate 5e-5 on a cosine schedule over 100k steps, global batch 192, bf16, whole-action
+masking and a 230 px random crop of the 256 px frames; then every task of the four suites over
+LIBERO's 50 fixed initial states, with temporal ensembling over the 8 overlapping chunks and with
+8 steps ahead. At ``smoke`` / ``cpu`` the same code trains the tiny preset for a few steps on
+a LIBERO-format dataset recorded here (:mod:`vla0_smol.libero_data`) and evaluates a few
+short episodes: it tests the pipeline on official LIBERO tasks, its numbers are not the blog's.
+
+:func:`run_libero` does it all and writes ``<out_dir>/libero.json``; the settings are the
+profiles of :mod:`vla0_smol.libero_profiles`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .evaluation import save_json
+from .libero import LIBERO_DATASET, LiberoEvalResult, LiberoPolicyController, evaluate_libero, setup_libero
+from .libero_profiles import EVAL_MODES, LiberoProfile, libero_profile
+from .train import LAST_CONFIG, TrainSpec, read_metrics, run_lerobot_train, train_args
+
+
+class LiberoDataUnavailable(FileNotFoundError):
+    """The LIBERO dataset would have to be downloaded, and downloads are off."""
+
+
+# ----------------------------------------------------------------------------- data
+def require_libero_dataset(repo_id: str = LIBERO_DATASET, root: Path | None = None) -> Path | None:
+    """The dataset's local folder, or None when LeRobot may download it; fails fast otherwise.
+
+    Raises:
+        LiberoDataUnavailable: no local copy and ``HF_HUB_OFFLINE`` is set (no download possible).
+    """
+    from lerobot.utils.constants import HF_LEROBOT_HOME
+
+    local = Path(root) if root else Path(HF_LEROBOT_HOME) / repo_id
+    if (local / "meta" / "info.json").is_file():
+        return local
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        raise LiberoDataUnavailable(
+            f"the LIBERO dataset {repo_id!r} is not at {local} and HF_HUB_OFFLINE is set: it must be "
+            f"downloaded from the Hugging Face hub on a machine with internet "
+            f"(unset HF_HUB_OFFLINE) or given as a local copy (dataset root). Offline, use the "
+            f"'smoke' or 'cpu' profile (a LIBERO-format dataset generated here)."
+        )
+    return None
+
+
+def libero_dataset(profile: LiberoProfile, data_dir: Path = Path("data")) -> tuple[str, Path | None]:
+    """``(repo_id, root)`` of the profile's training data, recording the local dataset if missing."""
+    if not profile.dataset_repo_id.startswith("local/"):
+        return profile.dataset_repo_id, require_libero_dataset(profile.dataset_repo_id)
+    from .libero_data import make_libero_dataset
+
+    tasks = "-".join(map(str, profile.scripted_task_ids))
+    name = f"libero_{profile.scripted_suite}_t{tasks}_n{profile.scripted_episodes}_f{profile.scripted_frames}"
+    root = Path(data_dir) / f"{name}_{profile.image_size}px"
+    repo_id = f"local/{root.name}"
+    if not (root / "meta" / "info.json").exists():
+        tmp = root.with_name(root.name + ".partial")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        make_libero_dataset(
+            tmp,
+            profile.scripted_suite,
+            profile.scripted_task_ids,
+            profile.scripted_episodes,
+            profile.scripted_frames,
+            profile.image_size,
+            repo_id,
+        )
+        tmp.rename(root)  # only a finished dataset gets the final name
+    return repo_id, root
+
+
+# ----------------------------------------------------------------------------- training
+def run_dir_for(profile: LiberoProfile, results_dir: Path, seed: int) -> Path:
+    """The training folder of a profile's settings (identical settings share one run)."""
+    key = json.dumps({"policy": profile.policy, "seed": seed, "steps": profile.steps}, sort_keys=True, default=str)
+    return Path(results_dir) / "runs" / f"libero_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+
+
+def train_spec(profile: LiberoProfile, run_dir: Path, dataset, seed: int = 0, wandb: str = "offline") -> TrainSpec:
+    """The ``lerobot-train`` run of a profile on ``dataset = (repo_id, root)``."""
+    repo_id, root = dataset
+    return TrainSpec(
+        dataset_repo_id=repo_id,
+        dataset_root=root,
+        output_dir=Path(run_dir),
+        steps=profile.steps,
+        batch_size=profile.batch_size,
+        policy={"seed": seed, **profile.policy},
+        save_freq=profile.save_freq,
+        log_freq=max(1, min(100, profile.steps // 20)),
+        num_workers=0 if profile.device == "cpu" else 8,
+        seed=seed,
+        wandb=wandb,
+        quiet=True,
+    )
+
+
+def launch_command(spec: TrainSpec, num_processes: int) -> list[str]:
+    """The shell command of a run on ``num_processes`` GPUs (accelerate + LeRobot's own lerobot-train)."""
+    return [
+        "accelerate",
+        "launch",
+        "--multi_gpu",
+        f"--num_processes={num_processes}",
+        "--mixed_precision=bf16" if spec.policy.get("dtype") == "bfloat16" else "--mixed_precision=no",
+        "-m",
+        "lerobot.scripts.lerobot_train",
+        *train_args(spec),
+    ]
+
+
+def train_libero(profile: LiberoProfile, run_dir: Path, dataset, seed: int = 0, wandb: str = "offline") -> Path:
+    """Train (or resume) the profile's run; return the last checkpoint's ``pretrained_model``.
+
+    One process runs ``lerobot-train`` in this interpreter (:func:`~vla0_smol.train.run_lerobot_train`,
+    with a local ``metrics.jsonl``); several (``num_processes > 1``, the blog's global batch) run it
+    under ``accelerate launch`` (:func:`launch_command`; metrics then go to LeRobot's log and wandb).
+    """
+    spec = train_spec(profile, run_dir, dataset, seed, wandb)
+    if profile.num_processes == 1:
+        return run_lerobot_train(spec)
+    last = spec.output_dir / "checkpoints" / "last"
+    step_file = last / "training_state" / "training_step.json"
+    if not (step_file.exists() and json.loads(step_file.read_text()).get("step", 0) >= spec.steps):
+        if spec.output_dir.is_dir() and not any(spec.output_dir.iterdir()):
+            spec.output_dir.rmdir()  # lerobot-train refuses an existing folder unless resuming
+        subprocess.run(launch_command(spec, profile.num_processes), check=True)
+    if not (spec.output_dir / LAST_CONFIG).exists():
+        raise FileNotFoundError(f"training finished without a checkpoint in {last}")
+    return last / "pretrained_model"
+
+
+# ----------------------------------------------------------------------------- evaluation
+def load_controller(checkpoint: Path, device: str = "cpu", **overrides) -> LiberoPolicyController:
+    """A checkpoint with its LeRobot processors; ``overrides`` set inference fields (e.g. ``execution``)."""
+    from lerobot.policies.factory import make_pre_post_processors
+
+    from .configuration_vla0_smol import VLA0SmolConfig
+    from .modeling_vla0_smol import VLA0SmolPolicy
+
+    config = VLA0SmolConfig.from_pretrained(checkpoint)
+    config.device = device
+    for k, v in overrides.items():
+        if not hasattr(config, k):
+            raise ValueError(f"unknown config field {k!r}")
+        setattr(config, k, v)
+    policy = VLA0SmolPolicy.from_pretrained(checkpoint, config=config)
+    pre, post = make_pre_post_processors(
+        config, pretrained_path=str(checkpoint), preprocessor_overrides={"device_processor": {"device": device}}
+    )
+    return LiberoPolicyController(policy, pre, post)
+
+
+def evaluate_checkpoint(
+    checkpoint: Path, profile: LiberoProfile, mode: str, video_dir: Path | None = None, snapshot: Path | None = None
+) -> LiberoEvalResult:
+    """Evaluate a checkpoint on the profile's tasks under one inference protocol of :data:`EVAL_MODES`."""
+    if mode not in EVAL_MODES:
+        raise ValueError(f"unknown evaluation mode {mode!r}; known: {list(EVAL_MODES)}")
+    controller = load_controller(checkpoint, profile.device, **EVAL_MODES[mode])
+    with _torch_threads(1 if profile.device == "cpu" else None):
+        result = evaluate_libero(
+            controller,
+            suites=profile.eval_suites,
+            task_ids=None if profile.eval_task_ids is None else list(profile.eval_task_ids),
+            n_episodes=profile.eval_episodes,
+            batch_size=profile.eval_batch,
+            max_steps=profile.eval_max_steps,
+            size=profile.image_size,
+            video_dir=video_dir,
+            n_videos=1,
+            snapshot=snapshot,
+        )
+    result.timings["invalid_chunks"] = controller.policy.invalid_chunks
+    return result
+
+
+@contextmanager
+def _torch_threads(n: int | None):
+    """Run with ``n`` intra-op CPU threads (None: unchanged), then restore.
+
+    Measured on a 2-core machine with a LIBERO environment alive (MuJoCo rendering with Mesa): one
+    decode of the tiny preset took 7-11 s with torch's 2 threads and 0.25-0.3 s with 1, the
+    threads' synchronisation losing against the simulator and other processes for the cores.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_libero(
+    profile: str | LiberoProfile,
+    out_dir: Path,
+    seed: int = 0,
+    data_dir: Path = Path("data"),
+    wandb: str = "offline",
+) -> dict:
+    """Data -> ``lerobot-train`` -> evaluation per protocol; writes and returns ``<out_dir>/libero.json``.
+
+    The JSON holds the profile and its settings, the checkpoint's resolved config, the success
+    rate per suite and protocol, one row per episode (suite, task id, LIBERO initial state,
+    success, steps) and wall times. ``out_dir`` is ``results/<profile>``; the training run goes to
+    ``<out_dir>/runs/`` and resumes if interrupted.
+    """
+    from .configuration_vla0_smol import VLA0SmolConfig
+
+    t_start = time.perf_counter()
+    prof = libero_profile(profile) if isinstance(profile, str) else profile
+    out_dir = Path(out_dir)
+    stages = {}
+    t = time.perf_counter()
+    setup_libero(offline=prof.offline_assets)
+    stages["setup_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    repo_id, root = libero_dataset(prof, data_dir)
+    stages["dataset_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    run_dir = run_dir_for(prof, out_dir, seed)
+    checkpoint = train_libero(prof, run_dir, (repo_id, root), seed, wandb)
+    stages["train_s"] = time.perf_counter() - t
+    metrics = read_metrics(run_dir)
+    snapshot = out_dir / "plots" / "libero_cameras.png"
+    success, average, evaluations, episodes = {}, {}, {}, []
+    for i, mode in enumerate(prof.eval_modes):
+        t = time.perf_counter()
+        video_dir = out_dir / "libero_videos" / mode.replace(" ", "_")
+        result = evaluate_checkpoint(checkpoint, prof, mode, video_dir=video_dir, snapshot=snapshot if i == 0 else None)
+        stages[f"eval_s ({mode})"] = time.perf_counter() - t
+        s = result.summary()
+        success[mode], average[mode] = s["per_suite"], s["average"]
+        evaluations[mode] = {**s, "inference_overrides": EVAL_MODES[mode]}
+        episodes += [{**row, "mode": mode} for row in result.episodes()]
+    summary = {
+        "recipe": "libero",
+        "profile": prof.name,
+        "model": prof.policy.get("vlm_model_name"),
+        "seed": seed,
+        "dataset": repo_id,
+        "dataset_root": None if root is None else str(root),
+        "profile_settings": prof.to_dict(),
+        "resolved_config": json.loads(json.dumps(VLA0SmolConfig.from_pretrained(checkpoint).__dict__, default=str)),
+        "train": {
+            "steps": prof.steps,
+            "global_batch": prof.global_batch,
+            "checkpoint": str(checkpoint),
+            "final_loss": metrics[-1]["loss"] if metrics else None,
+        },
+        "episodes_per_task": prof.eval_episodes,
+        "success": success,
+        "average": average,
+        "episodes": episodes,
+        "evaluations": evaluations,
+        "camera_snapshot": str(snapshot) if snapshot.exists() else None,
+        "stage_seconds": {k: round(v, 1) for k, v in stages.items()},
+        "wall_s": round(time.perf_counter() - t_start, 1),
+    }
+    save_json(summary, out_dir / "libero.json")
+    return summary
