@@ -50,6 +50,7 @@ def test_every_recipe_runs_at_the_smoke_profile(tmp_path):
     libero = json.loads((out / "libero.json").read_text())
     assert libero["profile"] == "smoke" and libero["episodes"] and libero["wall_s"] > 0
     assert all({"suite", "task_id", "init_state", "success", "steps"} <= set(e) for e in libero["episodes"])
+    assert libero["benchmark"]["offline_assets"] and libero["benchmark"]["asset_files_verified"] > 500
     so100 = json.loads((out / "so100_deploy.json").read_text())
     assert so100["profile"] == "smoke" and so100["steps"] == so100["deploy"]["steps"] > 0
     assert {"clamp_activations", "watchdog_holds"} <= set(so100)

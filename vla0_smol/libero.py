@@ -63,20 +63,25 @@ def policy_features(size: int = IMAGE_SIZE) -> tuple[dict, dict]:
 
 
 # ----------------------------------------------------------------------------- environments
-def setup_libero(offline: bool = True, assets: str | Path | None = None) -> None:
+def setup_libero(offline: bool = True, assets: str | Path | None = None):
     """Make hf-libero importable without a prompt (and, ``offline``, with verified local assets).
 
     ``offline=False`` keeps hf-libero's own hub download of the assets (the users' default) and
     only writes the config file if it is missing.
+
+    Returns:
+        ``offline``: the verified asset folder and file count (``libero_assets.LiberoPaths``);
+        otherwise None.
     """
     os.environ.setdefault("MUJOCO_GL", "egl")
     from . import libero_assets
 
     if offline:
-        libero_assets.prepare_libero_offline(assets=assets)
-    elif not libero_assets.config_file().is_file():
+        return libero_assets.prepare_libero_offline(assets=assets)
+    if not libero_assets.config_file().is_file():
         pkg = libero_assets.libero_package_dir()
         libero_assets.write_libero_config(pkg / "assets")
+    return None
 
 
 def episode_length(suite: str) -> int:

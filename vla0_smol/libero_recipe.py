@@ -229,7 +229,7 @@ def run_libero(
     out_dir = Path(out_dir)
     stages = {}
     t = time.perf_counter()
-    setup_libero(offline=prof.offline_assets)
+    paths = setup_libero(offline=prof.offline_assets)
     stages["setup_s"] = time.perf_counter() - t
     t = time.perf_counter()
     repo_id, root = libero_dataset(prof, data_dir)
@@ -255,6 +255,12 @@ def run_libero(
         "profile": prof.name,
         "model": prof.policy.get("vlm_model_name"),
         "seed": seed,
+        "benchmark": {
+            "tasks": "official LIBERO suites (hf-libero's task files and fixed initial states, LeRobot's LiberoEnv)",
+            "offline_assets": prof.offline_assets,
+            "assets": None if paths is None else str(paths.source),
+            "asset_files_verified": None if paths is None else paths.n_files,
+        },
         "dataset": repo_id,
         "dataset_root": None if root is None else str(root),
         "profile_settings": prof.to_dict(),

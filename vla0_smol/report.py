@@ -42,7 +42,8 @@ def plot_training_loss(run_dir: Path, path: Path, title: str = "training loss") 
 # The blog's published numbers (PushT: success rate over 64 episodes, in %; text where the blog
 # gives no figure). Listed in the order of each recipe's arms.
 BLOG_PUSHT = {
-    "ablation_lr": ["0.0", "0.0", "57.8", "slightly below 57.8 (no figure)"],
+    # the grid is the blog's scaled to the profile's own learning rate: the blog's lr is named
+    "ablation_lr": ["0.0% at 5e-6", "0.0% at 1e-5", "57.8% at 5e-5", "slightly below 57.8% at 1e-4 (no figure)"],
     "ablation_vision": ["25.0", "57.8"],
     "ablation_state_action": ["29.7", "57.8", "45.3", "70.3"],
     "ablation_system_prompt": ["no difference", "no difference"],
