@@ -9,7 +9,7 @@ from conftest import synthetic_pusht_dataset
 from safetensors.torch import load_file
 
 from vla0_smol.evaluation import PolicyController, RandomController, evaluate_pusht
-from vla0_smol.train import TrainSpec, read_metrics, run_lerobot_train, train_args
+from vla0_smol.train import TrainSpec, build_once, read_metrics, run_lerobot_train, train_args
 
 POLICY = {"vlm_model_name": "tiny", "device": "cpu", "crop_shape": [80, 80]}
 
@@ -125,3 +125,27 @@ def test_bad_train_spec():
         TrainSpec("x", "/tmp/x", steps=0, batch_size=1)
     with pytest.raises(ValueError, match="wandb"):
         TrainSpec("x", "/tmp/x", steps=1, batch_size=1, wandb="cloud")
+
+
+def test_interrupted_dataset_build_is_redone(tmp_path):
+    """A build that dies half-way leaves nothing under the final name; the next call starts over."""
+    calls = []
+
+    def dies(folder):
+        (folder / "meta").mkdir(parents=True)
+        (folder / "half.parquet").write_text("x")
+        raise KeyboardInterrupt
+
+    def builds(folder):
+        calls.append(folder)
+        (folder / "meta").mkdir(parents=True)
+        (folder / "meta" / "info.json").write_text("{}")
+
+    root = tmp_path / "ds"
+    with pytest.raises(KeyboardInterrupt):
+        build_once(root, dies)
+    assert not root.exists()
+    assert build_once(root, builds) == root and (root / "meta" / "info.json").exists()
+    assert not (root / "half.parquet").exists() and not root.with_name("ds.partial").exists()
+    build_once(root, builds)  # finished: not built again
+    assert len(calls) == 1

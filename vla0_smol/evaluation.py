@@ -68,6 +68,38 @@ class ExpertController:
         return np.stack([self.experts[i].act(one[i], infos[i]) for i in range(len(infos))])
 
 
+def load_checkpoint(path: Path, device: str = "cpu", processors: bool = False, **overrides):
+    """A trained policy from ``<run>/checkpoints/<step>/pretrained_model``, in eval mode.
+
+    Args:
+        path: the checkpoint folder.
+        device: where the policy runs.
+        processors: also return LeRobot's pre- and post-processors saved with it.
+        overrides: inference fields of the config, e.g. ``decoder="hf"``, ``execution="temporal"``.
+
+    Returns:
+        The policy, or ``(policy, preprocessor, postprocessor)`` with ``processors``.
+    """
+    from .configuration_vla0_smol import VLA0SmolConfig
+    from .modeling_vla0_smol import VLA0SmolPolicy
+
+    config = VLA0SmolConfig.from_pretrained(path)
+    config.device = device
+    for k, v in overrides.items():
+        if not hasattr(config, k):
+            raise ValueError(f"unknown config field {k!r}")
+        setattr(config, k, v)
+    policy = VLA0SmolPolicy.from_pretrained(path, config=config).eval()
+    if not processors:
+        return policy
+    from lerobot.policies.factory import make_pre_post_processors
+
+    pre, post = make_pre_post_processors(
+        config, pretrained_path=str(path), preprocessor_overrides={"device_processor": {"device": device}}
+    )
+    return policy, pre, post
+
+
 class PolicyController:
     """A LeRobot policy with its pre/post-processors (``vla0_smol`` or any other).
 
@@ -95,22 +127,7 @@ class PolicyController:
 
         ``overrides`` set inference fields of the config, e.g. ``decoder="hf"``, ``execution="temporal"``.
         """
-        from lerobot.policies.factory import make_pre_post_processors
-
-        from .configuration_vla0_smol import VLA0SmolConfig
-        from .modeling_vla0_smol import VLA0SmolPolicy
-
-        config = VLA0SmolConfig.from_pretrained(path)
-        config.device = device
-        for k, v in overrides.items():
-            if not hasattr(config, k):
-                raise ValueError(f"unknown config field {k!r}")
-            setattr(config, k, v)
-        policy = VLA0SmolPolicy.from_pretrained(path, config=config)
-        pre, post = make_pre_post_processors(
-            config, pretrained_path=str(path), preprocessor_overrides={"device_processor": {"device": device}}
-        )
-        return cls(policy, pre, post)
+        return cls(*load_checkpoint(path, device, processors=True, **overrides))
 
     def reset(self, env_ids):
         try:

@@ -18,16 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .evaluation import save_json
+from .evaluation import load_checkpoint, save_json
 from .libero import LIBERO_DATASET, LiberoEvalResult, LiberoPolicyController, evaluate_libero, setup_libero
 from .libero_profiles import EVAL_MODES, LiberoProfile, libero_profile
-from .train import LAST_CONFIG, TrainSpec, read_metrics, run_lerobot_train, train_args
+from .train import LAST_CONFIG, TrainSpec, build_once, read_metrics, run_lerobot_train, train_args
 
 
 class LiberoDataUnavailable(FileNotFoundError):
@@ -66,20 +65,8 @@ def libero_dataset(profile: LiberoProfile, data_dir: Path = Path("data")) -> tup
     name = f"libero_{profile.scripted_suite}_t{tasks}_n{profile.scripted_episodes}_f{profile.scripted_frames}"
     root = Path(data_dir) / f"{name}_{profile.image_size}px"
     repo_id = f"local/{root.name}"
-    if not (root / "meta" / "info.json").exists():
-        tmp = root.with_name(root.name + ".partial")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        make_libero_dataset(
-            tmp,
-            profile.scripted_suite,
-            profile.scripted_task_ids,
-            profile.scripted_episodes,
-            profile.scripted_frames,
-            profile.image_size,
-            repo_id,
-        )
-        tmp.rename(root)  # only a finished dataset gets the final name
+    sizes = (profile.scripted_task_ids, profile.scripted_episodes, profile.scripted_frames, profile.image_size)
+    build_once(root, lambda tmp: make_libero_dataset(tmp, profile.scripted_suite, *sizes, repo_id))
     return repo_id, root
 
 
@@ -147,22 +134,7 @@ def train_libero(profile: LiberoProfile, run_dir: Path, dataset, seed: int = 0, 
 # ----------------------------------------------------------------------------- evaluation
 def load_controller(checkpoint: Path, device: str = "cpu", **overrides) -> LiberoPolicyController:
     """A checkpoint with its LeRobot processors; ``overrides`` set inference fields (e.g. ``execution``)."""
-    from lerobot.policies.factory import make_pre_post_processors
-
-    from .configuration_vla0_smol import VLA0SmolConfig
-    from .modeling_vla0_smol import VLA0SmolPolicy
-
-    config = VLA0SmolConfig.from_pretrained(checkpoint)
-    config.device = device
-    for k, v in overrides.items():
-        if not hasattr(config, k):
-            raise ValueError(f"unknown config field {k!r}")
-        setattr(config, k, v)
-    policy = VLA0SmolPolicy.from_pretrained(checkpoint, config=config)
-    pre, post = make_pre_post_processors(
-        config, pretrained_path=str(checkpoint), preprocessor_overrides={"device_processor": {"device": device}}
-    )
-    return LiberoPolicyController(policy, pre, post)
+    return LiberoPolicyController(*load_checkpoint(checkpoint, device, processors=True, **overrides))
 
 
 def evaluate_checkpoint(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .evaluation import EvalResult, PolicyController, evaluate_pusht
 from .profiles import PushTProfile
-from .train import TrainSpec, run_lerobot_train
+from .train import TrainSpec, build_once, run_lerobot_train
 
 HUB_DATASET = "lerobot/pusht"
 PUSHT_WORKSPACE_STATS = {k: {"min": [0.0, 0.0], "max": [512.0, 512.0]} for k in ("observation.state", "action")}
@@ -67,29 +67,14 @@ def pusht_dataset(profile: PushTProfile, data_dir: Path, seed: int = 0, zarr_pat
 
         root = data_dir / f"pusht_expert_n{profile.expert_episodes}_s{seed}"
         repo_id = f"local/pusht_expert_n{profile.expert_episodes}_s{seed}"
-        if not (root / "meta" / "info.json").exists():
-            tmp = root.with_name(root.name + ".partial")
-            if tmp.exists():
-                import shutil
-
-                shutil.rmtree(tmp)
-            generate_dataset(tmp, repo_id, profile.expert_episodes, seed=seed)
-            tmp.rename(root)  # only a finished dataset gets the final name
+        build_once(root, lambda tmp: generate_dataset(tmp, repo_id, profile.expert_episodes, seed=seed))
         return repo_id, root
     if profile.dataset == "human":
         from .pusht_human import convert_pusht_zarr
 
         if zarr_path is None:
             raise ValueError("dataset='human' needs zarr_path: the original pusht_cchi_v7_replay.zarr folder")
-        root = data_dir / "pusht_human"
-        if not (root / "meta" / "info.json").exists():
-            tmp = root.with_name(root.name + ".partial")
-            if tmp.exists():
-                import shutil
-
-                shutil.rmtree(tmp)
-            convert_pusht_zarr(zarr_path, tmp, "local/pusht_human")
-            tmp.rename(root)
+        root = build_once(data_dir / "pusht_human", lambda tmp: convert_pusht_zarr(zarr_path, tmp, "local/pusht_human"))
         return "local/pusht_human", root
     if profile.dataset == "hub":
         check_hub_dataset(HUB_DATASET)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 from .configuration_vla0_smol import REAL_VLM
 from .deploy import joint_limits
 from .so100_data import DEFAULT_CAMERAS, LOCAL_TASK, SO100_FPS, dataset_info
-from .train import TrainSpec, read_metrics, run_lerobot_train
+from .train import TrainSpec, build_once, read_metrics, run_lerobot_train
 
 SO100_DATASET = "lerobot/svla_so100_pickplace"
 
@@ -172,13 +171,11 @@ def so100_dataset(profile: SO100Profile, data_dir: Path = Path("data"), seed: in
         return profile.dataset_repo_id, None  # LeRobot downloads it (needs the hub)
     root = Path(data_dir) / f"so100_sim_n{profile.record_episodes}_f{profile.record_frames}_s{seed}"
     repo_id = f"local/{root.name}"
-    if not (root / "meta" / "info.json").exists():
-        tmp = root.with_name(root.name + ".partial")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        from .so100_data import record_so100_dataset
+    from .so100_data import record_so100_dataset
 
-        record_so100_dataset(
+    build_once(
+        root,
+        lambda tmp: record_so100_dataset(
             tmp,
             repo_id,
             episodes=profile.record_episodes,
@@ -187,8 +184,8 @@ def so100_dataset(profile: SO100Profile, data_dir: Path = Path("data"), seed: in
             fps=profile.fps,
             task=profile.task or LOCAL_TASK,
             seed=seed,
-        )
-        tmp.rename(root)
+        ),
+    )
     return repo_id, root
 
 
@@ -231,16 +228,9 @@ def final_loss(checkpoint: Path) -> float | None:
 # ----------------------------------------------------------------------------- deployment
 def load_policy(checkpoint: Path, device: str = "cpu", **overrides):
     """A trained policy ready for :func:`vla0_smol.deploy.run_policy` (``overrides``: inference fields)."""
-    from .configuration_vla0_smol import VLA0SmolConfig
-    from .modeling_vla0_smol import VLA0SmolPolicy
+    from .evaluation import load_checkpoint
 
-    config = VLA0SmolConfig.from_pretrained(checkpoint)
-    config.device = device
-    for k, v in overrides.items():
-        if not hasattr(config, k):
-            raise ValueError(f"unknown config field {k!r}")
-        setattr(config, k, v)
-    return VLA0SmolPolicy.from_pretrained(checkpoint, config=config).eval()
+    return load_checkpoint(checkpoint, device, **overrides)
 
 
 def camera_shapes(policy) -> dict[str, tuple[int, int]]:

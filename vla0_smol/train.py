@@ -15,13 +15,31 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lerobot.utils.logging_utils import MetricsTracker
 
 LAST_CONFIG = Path("checkpoints/last/pretrained_model/train_config.json")
+
+
+def build_once(root: Path, build: Callable[[Path], object]) -> Path:
+    """A local LeRobotDataset at ``root``, built by ``build(folder)`` unless already finished.
+
+    ``build`` writes into ``<root>.partial``, renamed to ``root`` only when it returns, so a crash
+    or Ctrl-C mid-way never leaves a dataset that looks finished (the next call starts over).
+    """
+    root = Path(root)
+    if not (root / "meta" / "info.json").exists():
+        tmp = root.with_name(root.name + ".partial")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        build(tmp)
+        tmp.rename(root)
+    return root
 
 
 @dataclass
