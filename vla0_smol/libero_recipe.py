@@ -26,7 +26,7 @@ from pathlib import Path
 from .evaluation import load_checkpoint, save_json
 from .libero import LIBERO_DATASET, LiberoEvalResult, LiberoPolicyController, evaluate_libero, setup_libero
 from .libero_profiles import EVAL_MODES, LiberoProfile, libero_profile
-from .train import LAST_CONFIG, TrainSpec, build_once, read_metrics, run_lerobot_train, train_args
+from .train import LAST_CONFIG, TrainSpec, build_once, profile_spec, read_metrics, run_lerobot_train, train_args
 
 
 class LiberoDataUnavailable(FileNotFoundError):
@@ -79,21 +79,7 @@ def run_dir_for(profile: LiberoProfile, results_dir: Path, seed: int) -> Path:
 
 def train_spec(profile: LiberoProfile, run_dir: Path, dataset, seed: int = 0, wandb: str = "offline") -> TrainSpec:
     """The ``lerobot-train`` run of a profile on ``dataset = (repo_id, root)``."""
-    repo_id, root = dataset
-    return TrainSpec(
-        dataset_repo_id=repo_id,
-        dataset_root=root,
-        output_dir=Path(run_dir),
-        steps=profile.steps,
-        batch_size=profile.batch_size,
-        policy={"seed": seed, **profile.policy},
-        save_freq=profile.save_freq,
-        log_freq=max(1, min(100, profile.steps // 20)),
-        num_workers=0 if profile.device == "cpu" else 8,
-        seed=seed,
-        wandb=wandb,
-        quiet=True,
-    )
+    return profile_spec(profile, run_dir, dataset, seed, wandb)
 
 
 def launch_command(spec: TrainSpec, num_processes: int) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .evaluation import EvalResult, PolicyController, evaluate_pusht
 from .profiles import PushTProfile
-from .train import TrainSpec, build_once, run_lerobot_train
+from .train import build_once, profile_spec, run_lerobot_train
 
 HUB_DATASET = "lerobot/pusht"
 PUSHT_WORKSPACE_STATS = {k: {"min": [0.0, 0.0], "max": [512.0, 512.0]} for k in ("observation.state", "action")}
@@ -107,21 +107,7 @@ def train_pusht(
     profile: PushTProfile, run_dir: Path, dataset, seed: int = 0, wandb: str = "offline", quiet: bool = True
 ) -> Path:
     """Train the policy of a profile on ``dataset = (repo_id, root)``; return the checkpoint."""
-    repo_id, root = dataset
-    spec = TrainSpec(
-        dataset_repo_id=repo_id,
-        dataset_root=root,
-        output_dir=Path(run_dir),
-        steps=profile.steps,
-        batch_size=profile.batch_size,
-        policy={"seed": seed, **profile.policy},
-        save_freq=profile.save_freq,
-        log_freq=max(1, min(50, profile.steps // 20)),
-        num_workers=0 if profile.device == "cpu" else 4,
-        seed=seed,
-        wandb=wandb,
-        quiet=quiet,
-    )
+    spec = profile_spec(profile, run_dir, dataset, seed, wandb, quiet=quiet, max_log_freq=50, gpu_workers=4)
     return run_lerobot_train(spec)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from .configuration_vla0_smol import REAL_VLM
 from .deploy import joint_limits
 from .so100_data import DEFAULT_CAMERAS, LOCAL_TASK, SO100_FPS, dataset_info
-from .train import TrainSpec, build_once, read_metrics, run_lerobot_train
+from .train import build_once, profile_spec, read_metrics, run_lerobot_train
 
 SO100_DATASET = "lerobot/svla_so100_pickplace"
 
@@ -202,20 +202,8 @@ def train_so100(profile: SO100Profile, results_dir: Path, dataset, seed: int = 0
     repo_id, root = dataset
     policy = policy_fields(profile, dataset_info(repo_id, root), seed)
     key = json.dumps({"data": repo_id, "policy": policy, "steps": profile.steps}, sort_keys=True, default=str)
-    spec = TrainSpec(
-        dataset_repo_id=repo_id,
-        dataset_root=root,
-        output_dir=Path(results_dir) / "runs" / f"so100_{hashlib.sha1(key.encode()).hexdigest()[:12]}",
-        steps=profile.steps,
-        batch_size=profile.batch_size,
-        policy=policy,
-        save_freq=profile.save_freq,
-        log_freq=max(1, min(100, profile.steps // 20)),
-        num_workers=0 if profile.device == "cpu" else 8,
-        seed=seed,
-        wandb=wandb,
-        quiet=True,
-    )
+    run_dir = Path(results_dir) / "runs" / f"so100_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    spec = profile_spec(profile, run_dir, dataset, seed, wandb, policy=policy)
     return run_lerobot_train(spec)
 
 

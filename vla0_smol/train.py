@@ -96,6 +96,47 @@ def _flag(key: str, value) -> str:
     return f"--{key}={value}"
 
 
+def profile_spec(
+    profile,
+    output_dir: Path,
+    dataset: tuple[str, Path | None],
+    seed: int = 0,
+    wandb: str = "offline",
+    policy: dict | None = None,
+    quiet: bool = True,
+    max_log_freq: int = 100,
+    gpu_workers: int = 8,
+) -> TrainSpec:
+    """The run of a profile (PushT, LIBERO or SO100) on ``dataset = (repo_id, root)``.
+
+    Args:
+        profile: any profile with ``steps``, ``batch_size``, ``save_freq``, ``device`` and ``policy``.
+        output_dir: run folder (re-using it resumes).
+        dataset: LeRobot dataset id and local root (None: the hub).
+        seed: training seed (also the policy's).
+        wandb: "offline", "online" or "disabled".
+        policy: policy fields (default: the profile's, with the seed).
+        quiet: keep LeRobot's per-step console log out of the notebook.
+        max_log_freq: log at least every this many steps (and 20 times per run).
+        gpu_workers: dataloader workers off the CPU (on the CPU: none).
+    """
+    repo_id, root = dataset
+    return TrainSpec(
+        dataset_repo_id=repo_id,
+        dataset_root=root,
+        output_dir=Path(output_dir),
+        steps=profile.steps,
+        batch_size=profile.batch_size,
+        policy=policy if policy is not None else {"seed": seed, **profile.policy},
+        save_freq=profile.save_freq,
+        log_freq=max(1, min(max_log_freq, profile.steps // 20)),
+        num_workers=0 if profile.device == "cpu" else gpu_workers,
+        seed=seed,
+        wandb=wandb,
+        quiet=quiet,
+    )
+
+
 def train_args(spec: TrainSpec) -> list[str]:
     """``lerobot-train`` arguments for a spec (resuming if the output folder has a checkpoint)."""
     args = [
