@@ -55,6 +55,9 @@ def test_every_recipe_runs_at_the_smoke_profile(tmp_path):
     assert so100["profile"] == "smoke" and so100["steps"] == so100["deploy"]["steps"] > 0
     assert {"clamp_activations", "watchdog_holds"} <= set(so100)
     assert "(no result" not in tables
+    for recipe in ["quickstart", "action_as_text", "masking", "grammar", "ensembling", "blog_tables"]:
+        record = json.loads((out / f"{recipe}.json").read_text())
+        assert record["kind"] == "run record" and record["ok"] and record["seconds"] > 0
     assert tables.count("profile **smoke**") == 7  # the six PushT ablations and LIBERO
 
 

@@ -43,6 +43,24 @@ class RecipeRun:
     error: str | None = None
 
 
+def record_run(out_dir: Path, run: RecipeRun, profile: str, seed: int, notebook: Path) -> None:
+    """``<out_dir>/<recipe>.json`` for a recipe that writes no results of its own (the tutorials).
+
+    It records the run: profile, seed, wall time, error and the executed notebook (where the
+    figures are). A recipe's own results file is never overwritten.
+    """
+    import json
+
+    from .evaluation import save_json
+
+    path = out_dir / f"{run.name}.json"
+    if path.exists() and json.loads(path.read_text()).get("kind") != "run record":
+        return
+    record = {"kind": "run record", "recipe": run.name, "profile": profile, "seed": seed, "ok": run.error is None}
+    record |= {"error": run.error, "seconds": round(run.seconds, 1), "executed_notebook": str(notebook)}
+    save_json(record, path)
+
+
 def kernel_name() -> str:
     """A Jupyter kernel running this interpreter (registered in this environment if missing)."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -99,6 +117,7 @@ def run_recipes(
             error = f"{detail[0]}{where}: {str(detail[1]).splitlines()[0] if detail[1] else ''}"
             tqdm.write(f"FAILED {name}{where}: {error}")
         runs.append(RecipeRun(name, time.perf_counter() - t0, error))
+        record_run(out_dir, runs[-1], profile, seed, executed / f"{name}.ipynb")
         tqdm.write(f"{'ok' if error is None else 'FAILED':6s} {name:24s} {runs[-1].seconds:7.1f} s")
     return runs
 
