@@ -107,7 +107,7 @@ def train_pusht(
     profile: PushTProfile, run_dir: Path, dataset, seed: int = 0, wandb: str = "offline", quiet: bool = True
 ) -> Path:
     """Train the policy of a profile on ``dataset = (repo_id, root)``; return the checkpoint."""
-    spec = profile_spec(profile, run_dir, dataset, seed, wandb, quiet=quiet, max_log_freq=50, gpu_workers=4)
+    spec = profile_spec(profile, run_dir, dataset, seed, wandb, quiet=quiet)
     return run_lerobot_train(spec)
 
 

@@ -8,6 +8,7 @@ with ``blog_tables``, which renders whatever results exist.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -49,8 +50,6 @@ def record_run(out_dir: Path, run: RecipeRun, profile: str, seed: int, notebook:
     It records the run: profile, seed, wall time, error and the executed notebook (where the
     figures are). A recipe's own results file is never overwritten.
     """
-    import json
-
     from .evaluation import save_json
 
     path = out_dir / f"{run.name}.json"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -104,8 +105,6 @@ def profile_spec(
     wandb: str = "offline",
     policy: dict | None = None,
     quiet: bool = True,
-    max_log_freq: int = 100,
-    gpu_workers: int = 8,
 ) -> TrainSpec:
     """The run of a profile (PushT, LIBERO or SO100) on ``dataset = (repo_id, root)``.
 
@@ -117,8 +116,9 @@ def profile_spec(
         wandb: "offline", "online" or "disabled".
         policy: policy fields (default: the profile's, with the seed).
         quiet: keep LeRobot's per-step console log out of the notebook.
-        max_log_freq: log at least every this many steps (and 20 times per run).
-        gpu_workers: dataloader workers off the CPU (on the CPU: none).
+
+    The loss is logged every 50 steps, or 20 times per run if that is more often. Off the CPU the
+    dataloader gets up to 8 worker processes, one per core; on the CPU none (2 cores train).
     """
     repo_id, root = dataset
     return TrainSpec(
@@ -129,8 +129,8 @@ def profile_spec(
         batch_size=profile.batch_size,
         policy=policy if policy is not None else {"seed": seed, **profile.policy},
         save_freq=profile.save_freq,
-        log_freq=max(1, min(max_log_freq, profile.steps // 20)),
-        num_workers=0 if profile.device == "cpu" else gpu_workers,
+        log_freq=max(1, min(50, profile.steps // 20)),
+        num_workers=0 if profile.device == "cpu" else min(8, os.cpu_count() or 1),
         seed=seed,
         wandb=wandb,
         quiet=quiet,
