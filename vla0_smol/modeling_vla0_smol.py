@@ -15,6 +15,7 @@ the state of another step.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,12 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             )
         if config.freeze_vision_encoder:
             self.vlm.model.vision_model.requires_grad_(False)
+        # Under bf16 autocast the connector returns bf16 image features, which transformers'
+        # SmolVLMModel.inputs_merger writes into the float32 text embeddings (a dtype-mismatch
+        # error). Cast them to the embeddings' dtype, as the authors' code does (their
+        # monkey_patch.py patches the class; a hook on this instance leaves other models alone).
+        embeddings = self.vlm.model.text_model.get_input_embeddings()
+        self.vlm.model.connector.register_forward_hook(partial(_cast_like, embeddings))
         tokenizer = self.processor.tokenizer
         self.table = BinTokenTable(tokenizer, config.num_bins)
         system = DEFAULT_SYSTEM_PROMPT if config.system_prompt == "default" else config.system_prompt
@@ -392,6 +399,11 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         return super().from_pretrained(
             path, config=config, backbone_path=backbone if backbone.is_dir() else None, **kwargs
         )
+
+
+def _cast_like(embeddings: torch.nn.Embedding, connector, inputs, features: Tensor) -> Tensor:
+    """Connector forward hook: the image features in the dtype of the text embeddings."""
+    return features.to(embeddings.weight.dtype)
 
 
 def _index_batch(batch: dict, idx: np.ndarray, b: int) -> dict:
