@@ -27,8 +27,9 @@ import numpy as np
 import torch
 
 from vla0_smol.decoding import decode
-from vla0_smol.evaluation import PolicyController, evaluate_pusht, save_json
+from vla0_smol.evaluation import PolicyController, evaluate_pusht
 from vla0_smol.prompt import collate
+from vla0_smol.results import save_json
 
 DEFAULT_CKPT = Path("results/demo/train/checkpoints/last/pretrained_model")
 

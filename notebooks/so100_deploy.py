@@ -60,7 +60,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from vla0_smol.deploy import DeployConfig, PolicyRunner
-from vla0_smol.evaluation import save_json
+from vla0_smol.results import save_json
 from vla0_smol.so100 import (
     calibration_table,
     camera_shapes,

@@ -8,8 +8,9 @@ import torch
 from conftest import synthetic_pusht_dataset
 from safetensors.torch import load_file
 
+from vla0_smol.datasets import build_once
 from vla0_smol.evaluation import PolicyController, RandomController, evaluate_pusht
-from vla0_smol.train import TrainSpec, build_once, read_metrics, run_lerobot_train, train_args
+from vla0_smol.training import TrainSpec, read_metrics, run_lerobot_train, train_args
 
 POLICY = {"vlm_model_name": "tiny", "device": "cpu", "crop_shape": [80, 80]}
 

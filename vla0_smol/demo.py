@@ -11,10 +11,11 @@ import resource
 import time
 from pathlib import Path
 
-from .evaluation import ExpertController, RandomController, evaluate_pusht, save_json
+from .evaluation import ExpertController, RandomController, evaluate_pusht
 from .profiles import pusht_profile
 from .pusht import evaluate_checkpoint, pusht_dataset, train_pusht
 from .report import plot_training_loss
+from .results import save_json
 
 
 def run_demo(out: Path = Path("results/demo"), profile: str = "cpu", seed: int = 0, data_dir: Path = Path("data")):

@@ -12,7 +12,6 @@ weak policy from a random one long before success does.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +22,9 @@ import numpy as np
 import torch
 from lerobot.envs.utils import preprocess_observation
 from tqdm.auto import tqdm
+
+from .results import write_video
+from .training import load_checkpoint
 
 PUSHT_TASK = "Push the T-shaped block onto the T-shaped target."
 
@@ -66,38 +68,6 @@ class ExpertController:
     def act(self, obs, infos):
         one = [{k: v[i] for k, v in obs.items()} for i in range(len(infos))]
         return np.stack([self.experts[i].act(one[i], infos[i]) for i in range(len(infos))])
-
-
-def load_checkpoint(path: Path, device: str = "cpu", processors: bool = False, **overrides):
-    """A trained policy from ``<run>/checkpoints/<step>/pretrained_model``, in eval mode.
-
-    Args:
-        path: the checkpoint folder.
-        device: where the policy runs.
-        processors: also return LeRobot's pre- and post-processors saved with it.
-        overrides: inference fields of the config, e.g. ``decoder="hf"``, ``execution="temporal"``.
-
-    Returns:
-        The policy, or ``(policy, preprocessor, postprocessor)`` with ``processors``.
-    """
-    from .configuration_vla0_smol import VLA0SmolConfig
-    from .modeling_vla0_smol import VLA0SmolPolicy
-
-    config = VLA0SmolConfig.from_pretrained(path)
-    config.device = device
-    for k, v in overrides.items():
-        if not hasattr(config, k):
-            raise ValueError(f"unknown config field {k!r}")
-        setattr(config, k, v)
-    policy = VLA0SmolPolicy.from_pretrained(path, config=config).eval()
-    if not processors:
-        return policy
-    from lerobot.policies.factory import make_pre_post_processors
-
-    pre, post = make_pre_post_processors(
-        config, pretrained_path=str(path), preprocessor_overrides={"device_processor": {"device": device}}
-    )
-    return policy, pre, post
 
 
 class PolicyController:
@@ -278,25 +248,9 @@ def evaluate_pusht(
         for env in envs:
             env.close()
     videos = (
-        [str(_write_video(f, Path(video_dir) / f"episode_{s}.mp4")) for s, f in frames.items()] if video_dir else []
+        [str(write_video(f, Path(video_dir) / f"episode_{s}.mp4", fps=10)) for s, f in frames.items()]
+        if video_dir
+        else []
     )
     episodes.sort(key=lambda e: e.seed)
     return EvalResult(episodes, time.perf_counter() - t0, env_steps, videos)
-
-
-def _write_video(frames: list[np.ndarray], path: Path, fps: int = 10) -> Path:
-    import imageio.v2 as imageio
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, frames, fps=fps, macro_block_size=8)
-    return path
-
-
-def save_json(data: dict, path: Path) -> Path:
-    """Write JSON atomically (a crash never leaves half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float))
-    tmp.replace(path)
-    return path

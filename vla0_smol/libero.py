@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .results import write_video
+
 SUITES = ("libero_spatial", "libero_object", "libero_goal", "libero_10")
 LIBERO_DATASET = "HuggingFaceVLA/libero"  # the authors' choice
 LIBERO_FPS = 10  # fps recorded in HuggingFaceVLA/libero's metadata
@@ -321,7 +323,7 @@ def evaluate_libero(
                     for i, f in frames.items():
                         if f:
                             path = Path(video_dir) / f"{suite}_task{tid}_ep{eps[i]}.mp4"
-                            videos.append(str(_write_video(f, path, fps=20)))
+                            videos.append(str(write_video(f, path, fps=20)))
             finally:
                 for env in envs:
                     env.close()
@@ -337,12 +339,4 @@ def _write_snapshot(batch: dict, path: Path) -> Path:
     views = [(batch[k][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for k in IMAGE_KEYS]
     path.parent.mkdir(parents=True, exist_ok=True)
     imageio.imwrite(path, np.concatenate(views, axis=1))
-    return path
-
-
-def _write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
-    import imageio.v2 as imageio
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, frames, fps=fps, macro_block_size=8)
     return path

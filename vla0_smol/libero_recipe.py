@@ -23,10 +23,19 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .evaluation import load_checkpoint, save_json
+from .datasets import build_once
 from .libero import LIBERO_DATASET, LiberoEvalResult, LiberoPolicyController, evaluate_libero, setup_libero
 from .libero_profiles import EVAL_MODES, LiberoProfile, libero_profile
-from .train import LAST_CONFIG, TrainSpec, build_once, profile_spec, read_metrics, run_lerobot_train, train_args
+from .results import save_json
+from .training import (
+    LAST_CONFIG,
+    TrainSpec,
+    load_checkpoint,
+    profile_spec,
+    read_metrics,
+    run_lerobot_train,
+    train_args,
+)
 
 
 class LiberoDataUnavailable(FileNotFoundError):
@@ -99,7 +108,7 @@ def launch_command(spec: TrainSpec, num_processes: int) -> list[str]:
 def train_libero(profile: LiberoProfile, run_dir: Path, dataset, seed: int = 0, wandb: str = "offline") -> Path:
     """Train (or resume) the profile's run; return the last checkpoint's ``pretrained_model``.
 
-    One process runs ``lerobot-train`` in this interpreter (:func:`~vla0_smol.train.run_lerobot_train`,
+    One process runs ``lerobot-train`` in this interpreter (:func:`~vla0_smol.training.run_lerobot_train`,
     with a local ``metrics.jsonl``); several (``num_processes > 1``, the blog's global batch) run it
     under ``accelerate launch`` (:func:`launch_command`; metrics then go to LeRobot's log and wandb).
     """

@@ -11,9 +11,10 @@ import json
 import os
 from pathlib import Path
 
+from .datasets import build_once
 from .evaluation import EvalResult, PolicyController, evaluate_pusht
 from .profiles import PushTProfile
-from .train import build_once, profile_spec, run_lerobot_train
+from .training import profile_spec, run_lerobot_train
 
 HUB_DATASET = "lerobot/pusht"
 PUSHT_WORKSPACE_STATS = {k: {"min": [0.0, 0.0], "max": [512.0, 512.0]} for k in ("observation.state", "action")}

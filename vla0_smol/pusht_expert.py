@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .pusht_human import GOAL_POSE, PUSHT_TASK, TEE_OUTLINE, create_pusht_dataset, quiet_datasets, tee_corners
+from .datasets import quiet_datasets
+from .pusht_human import GOAL_POSE, PUSHT_TASK, TEE_OUTLINE, create_pusht_dataset, tee_corners
 
 TEE_COG = np.array([0.0, 45.0])  # centre of gravity of the T in the block frame
 AGENT_RADIUS = 15.0

@@ -22,11 +22,12 @@ keeping its own coverage) miss that final push: no episode would reach 0.95, ins
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from .datasets import quiet_datasets
 
 # --- The lerobot/pusht format (meta/info.json of the hub dataset, images stored as PNG frames) ---
 PUSHT_TASK = "Push the T-shaped block onto the T-shaped target."
@@ -87,20 +88,6 @@ def create_pusht_dataset(root: str | Path, repo_id: str, image_writer_threads: i
         use_videos=False,
         image_writer_threads=image_writer_threads,
     )
-
-
-@contextmanager
-def quiet_datasets():
-    """Silence the ``datasets`` library's per-episode "Map" bars while a dataset is written."""
-    from datasets.utils import logging as ds_logging
-
-    was_enabled = ds_logging.is_progress_bar_enabled()
-    ds_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            ds_logging.enable_progress_bar()
 
 
 def open_pusht_zarr(zarr_path: str | Path):

@@ -50,7 +50,7 @@ def record_run(out_dir: Path, run: RecipeRun, profile: str, seed: int, notebook:
     It records the run: profile, seed, wall time, error and the executed notebook (where the
     figures are). A recipe's own results file is never overwritten.
     """
-    from .evaluation import save_json
+    from .results import save_json
 
     path = out_dir / f"{run.name}.json"
     if path.exists() and json.loads(path.read_text()).get("kind") != "run record":

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from .configuration_vla0_smol import REAL_VLM
+from .datasets import build_once
 from .deploy import joint_limits
 from .so100_data import DEFAULT_CAMERAS, LOCAL_TASK, SO100_FPS, dataset_info
-from .train import build_once, profile_spec, read_metrics, run_lerobot_train
+from .training import profile_spec, read_metrics, run_lerobot_train
 
 SO100_DATASET = "lerobot/svla_so100_pickplace"
 
@@ -216,7 +217,7 @@ def final_loss(checkpoint: Path) -> float | None:
 # ----------------------------------------------------------------------------- deployment
 def load_policy(checkpoint: Path, device: str = "cpu", **overrides):
     """A trained policy ready for :func:`vla0_smol.deploy.run_policy` (``overrides``: inference fields)."""
-    from .evaluation import load_checkpoint
+    from .training import load_checkpoint
 
     return load_checkpoint(checkpoint, device, **overrides)
 

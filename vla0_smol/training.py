@@ -9,6 +9,7 @@ Checkpoints are LeRobot's: each one is written into a new ``checkpoints/<step>/`
 ``checkpoints/last`` is pointed at it afterwards, so a crash or Ctrl-C mid-write leaves ``last`` on
 the previous complete checkpoint. Running the same output folder again resumes from ``last``
 (model, optimizer, scheduler, RNG and data order), up to the requested number of steps.
+:func:`load_checkpoint` loads one back as a policy, for evaluation or deployment.
 """
 
 from __future__ import annotations
@@ -16,31 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lerobot.utils.logging_utils import MetricsTracker
 
 LAST_CONFIG = Path("checkpoints/last/pretrained_model/train_config.json")
-
-
-def build_once(root: Path, build: Callable[[Path], object]) -> Path:
-    """A local LeRobotDataset at ``root``, built by ``build(folder)`` unless already finished.
-
-    ``build`` writes into ``<root>.partial``, renamed to ``root`` only when it returns, so a crash
-    or Ctrl-C mid-way never leaves a dataset that looks finished (the next call starts over).
-    """
-    root = Path(root)
-    if not (root / "meta" / "info.json").exists():
-        tmp = root.with_name(root.name + ".partial")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        build(tmp)
-        tmp.rename(root)
-    return root
 
 
 @dataclass
@@ -229,3 +212,35 @@ def run_lerobot_train(spec: TrainSpec) -> Path:
         lerobot_train.init_logging = original_init_logging
         logging.getLogger().removeHandler(metrics)
     return spec.output_dir / "checkpoints" / "last" / "pretrained_model"
+
+
+def load_checkpoint(path: Path, device: str = "cpu", processors: bool = False, **overrides):
+    """A trained policy from ``<run>/checkpoints/<step>/pretrained_model``, in eval mode.
+
+    Args:
+        path: the checkpoint folder.
+        device: where the policy runs.
+        processors: also return LeRobot's pre- and post-processors saved with it.
+        overrides: inference fields of the config, e.g. ``decoder="hf"``, ``execution="temporal"``.
+
+    Returns:
+        The policy, or ``(policy, preprocessor, postprocessor)`` with ``processors``.
+    """
+    from .configuration_vla0_smol import VLA0SmolConfig
+    from .modeling_vla0_smol import VLA0SmolPolicy
+
+    config = VLA0SmolConfig.from_pretrained(path)
+    config.device = device
+    for k, v in overrides.items():
+        if not hasattr(config, k):
+            raise ValueError(f"unknown config field {k!r}")
+        setattr(config, k, v)
+    policy = VLA0SmolPolicy.from_pretrained(path, config=config).eval()
+    if not processors:
+        return policy
+    from lerobot.policies.factory import make_pre_post_processors
+
+    pre, post = make_pre_post_processors(
+        config, pretrained_path=str(path), preprocessor_overrides={"device_processor": {"device": device}}
+    )
+    return policy, pre, post
