@@ -105,12 +105,12 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         self.register_buffer("image_mean", torch.tensor(image_proc.image_mean).view(1, 1, 3, 1, 1), persistent=False)
         self.register_buffer("image_std", torch.tensor(image_proc.image_std).view(1, 1, 3, 1, 1), persistent=False)
 
-        # Ranges of state and (relative) action, saved with the weights.
+        # Ranges of state and (relative) action, saved with the weights. float32, not float64:
+        # Apple's MPS has no float64, and policy.to("mps") moves buffers too (older float64
+        # checkpoints load into them unchanged: load_state_dict casts).
         d, s = config.action_dim, config.robot_state_feature.shape[0] if config.robot_state_feature else 0
-        self.register_buffer("action_min", torch.full((d,), float("nan"), dtype=torch.float64))
-        self.register_buffer("action_max", torch.full((d,), float("nan"), dtype=torch.float64))
-        self.register_buffer("state_min", torch.full((s,), float("nan"), dtype=torch.float64))
-        self.register_buffer("state_max", torch.full((s,), float("nan"), dtype=torch.float64))
+        for name, n in (("action_min", d), ("action_max", d), ("state_min", s), ("state_max", s)):
+            self.register_buffer(name, torch.full((n,), float("nan"), dtype=torch.float32))
         if dataset_stats is not None:
             self.set_stats(dataset_stats, dataset_meta)
         self.rng = np.random.default_rng(config.seed)
@@ -126,21 +126,21 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             if key not in dataset_stats or "min" not in dataset_stats[key] or "max" not in dataset_stats[key]:
                 raise ValueError(f"dataset stats lack '{key}' min/max (recompute the dataset's stats)")
         if self.config.robot_state_feature:
-            self.state_min.copy_(torch.as_tensor(np.asarray(dataset_stats[OBS_STATE]["min"]), dtype=torch.float64))
-            self.state_max.copy_(torch.as_tensor(np.asarray(dataset_stats[OBS_STATE]["max"]), dtype=torch.float64))
+            self.state_min.copy_(torch.as_tensor(np.asarray(dataset_stats[OBS_STATE]["min"])))
+            self.state_max.copy_(torch.as_tensor(np.asarray(dataset_stats[OBS_STATE]["max"])))
         if self.config.relative_actions:
             if dataset_meta is None:
                 raise ValueError("relative_actions=True needs dataset_meta to compute relative action stats")
             stats = relative_action_stats(dataset_meta, self.config.chunk_size, self.config.relative_index())
         else:
             stats = dataset_stats[ACTION]
-        self.action_min.copy_(torch.as_tensor(np.asarray(stats["min"]), dtype=torch.float64))
-        self.action_max.copy_(torch.as_tensor(np.asarray(stats["max"]), dtype=torch.float64))
+        self.action_min.copy_(torch.as_tensor(np.asarray(stats["min"])))
+        self.action_max.copy_(torch.as_tensor(np.asarray(stats["max"])))
 
     def _range(self, lo: Tensor, hi: Tensor, what: str) -> ActionTokenizer:
         if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
             raise ValueError(f"{what} statistics are missing: build the policy with dataset_stats or load a checkpoint")
-        lo, hi = lo.cpu().numpy(), hi.cpu().numpy()
+        lo, hi = lo.cpu().double().numpy(), hi.cpu().double().numpy()
         pad = np.maximum((hi - lo) * 1e-3, 1e-6)  # never a zero-width range
         return ActionTokenizer(lo - pad, hi + pad, self.config.num_bins)
 
@@ -229,9 +229,10 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         state_bins = self._state_bins(batch)
         tasks = self._tasks(batch, b)
         if self.training:
-            # augmentation randomness is a function of (seed, batch number); the counter is saved
-            # with the weights, so a resumed run masks and crops exactly as an uninterrupted one.
-            self.rng = np.random.default_rng([self.config.seed, int(self.train_batches)])
+            # augmentation randomness is a function of (seed, process rank, batch number): each
+            # rank of a multi-GPU run draws its own crops and masks, and the counter is saved with
+            # the weights, so a resumed run masks and crops exactly as an uninterrupted one.
+            self.rng = np.random.default_rng([self.config.seed, process_rank(), int(self.train_batches)])
             self.train_batches += 1
         samples = []
         for i in range(b):
@@ -399,6 +400,13 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         return super().from_pretrained(
             path, config=config, backbone_path=backbone if backbone.is_dir() else None, **kwargs
         )
+
+
+def process_rank() -> int:
+    """Rank of this process in a distributed run (``accelerate launch``, ``torchrun``), else 0."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank()
+    return 0
 
 
 def _cast_like(embeddings: torch.nn.Embedding, connector, inputs, features: Tensor) -> Tensor:
