@@ -110,6 +110,23 @@ class VLA0SmolConfig(PreTrainedConfig):
             raise ValueError("use_state=True needs an 'observation.state' input feature")
         if self.relative_actions and self.robot_state_feature is None:
             raise ValueError("relative_actions=True needs an 'observation.state' input feature")
+        if self.relative_actions:
+            self.relative_index()  # raises when the state indices do not fit the dataset
+        if self.crop_shape is not None:
+            ch, cw = self.crop_shape
+            for key, feature in self.image_features.items():
+                _, h, w = feature.shape
+                if ch > h or cw > w:
+                    raise ValueError(
+                        f"crop_shape {list(self.crop_shape)} is larger than '{key}' ({h}x{w}): set --policy."
+                        f"crop_shape to at most [{h},{w}] (the blog keeps ~90%: [{round(0.9 * h)},{round(0.9 * w)}])"
+                    )
+                if 2 * ch < h or 2 * cw < w:
+                    raise ValueError(
+                        f"crop_shape {list(self.crop_shape)} keeps under half of each side of '{key}' ({h}x{w}); "
+                        f"the blog keeps ~90%: --policy.crop_shape=[{round(0.9 * h)},{round(0.9 * w)}] "
+                        "(or null for no crop)"
+                    )
 
     @property
     def action_dim(self) -> int:
@@ -120,18 +137,32 @@ class VLA0SmolConfig(PreTrainedConfig):
         return list(self.image_features)
 
     def relative_index(self) -> list[int]:
-        """Per action dimension, the state index it is relative to (-1: absolute)."""
+        """Per action dimension, the state index it is relative to (-1: absolute).
+
+        Without ``relative_state_index``, action dimension i is relative to state dimension i,
+        which only means something when action and state have the same number of dimensions
+        (PushT's 2-D target and position, SO100's joint targets and positions). Anything else
+        (LIBERO's 7-D end-effector deltas and 8-D state) is refused rather than guessed.
+        """
         dim = self.action_dim
         if not self.relative_actions:
             return [-1] * dim
-        if self.relative_state_index is not None:
-            if len(self.relative_state_index) != dim:
-                raise ValueError(
-                    f"relative_state_index has {len(self.relative_state_index)} entries, action has {dim} dims"
-                )
-            return list(self.relative_state_index)
         state_dim = self.robot_state_feature.shape[0]
-        return [i if i < state_dim else -1 for i in range(dim)]
+        if self.relative_state_index is None:
+            if state_dim != dim:
+                raise ValueError(
+                    f"relative_actions=True subtracts state dim i from action dim i, but the action has {dim} "
+                    f"dims and the state {state_dim}: set --policy.relative_actions=false (e.g. LIBERO's actions "
+                    "are already deltas), or say which state index each action dim is relative to with "
+                    "--policy.relative_state_index (-1: absolute)"
+                )
+            return list(range(dim))
+        index = list(self.relative_state_index)
+        if len(index) != dim:
+            raise ValueError(f"relative_state_index has {len(index)} entries, action has {dim} dims")
+        if any(not -1 <= i < state_dim for i in index):
+            raise ValueError(f"relative_state_index {index} must hold state indices in [0, {state_dim}) or -1")
+        return index
 
     def get_optimizer_preset(self) -> AdamWConfig:
         return AdamWConfig(

@@ -113,9 +113,14 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             self.register_buffer(name, torch.full((n,), float("nan"), dtype=torch.float32))
         if dataset_stats is not None:
             self.set_stats(dataset_stats, dataset_meta)
+        if dataset_meta is not None and not config.default_task:
+            # saved with the config, so that lerobot-eval on an env without a task string
+            # (gym-pusht passes "") prompts with the task the policy was trained on
+            config.default_task = single_task(dataset_meta)
         self.rng = np.random.default_rng(config.seed)
         self.register_buffer("train_batches", torch.zeros((), dtype=torch.long))  # training forwards so far
         self.invalid_chunks = 0  # chunks that could not be parsed (impossible under the grammar)
+        self._resized_keys: set[str] = set()  # cameras whose frames arrive at another size (warned once)
         self.last_decode: DecodeStats | None = None
         self.reset()
 
@@ -176,12 +181,35 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             img = self._check(batch, key, 4)  # (B, 3, H, W) in [0, 1]
             if img.shape[1] != 3:
                 raise ValueError(f"'{key}' must be (B, 3, H, W) RGB, got {tuple(img.shape)}")
+            img = self._trained_size(img, key)
             if self.config.crop_shape is not None:
                 img = self._crop(img, key)
             img = F.interpolate(img, size=(self.image_size, self.image_size), mode="bilinear", antialias=True)
             views.append(img)
         pixels = torch.stack(views, dim=1).to(self.image_mean.device)
         return (pixels - self.image_mean) / self.image_std
+
+    def _trained_size(self, img: Tensor, key: str) -> Tensor:
+        """The image at the size of the trained feature, or an error.
+
+        A frame of the same aspect ratio at another resolution (LeRobot renders LIBERO at 360 px,
+        the dataset is 256 px) is resized to the trained size, so that the crop keeps the view
+        it kept in training; a frame of another aspect ratio is refused (resizing would distort
+        it, cropping would show another part of the scene).
+        """
+        _, th, tw = self.config.image_features[key].shape
+        h, w = img.shape[-2:]
+        if (h, w) == (th, tw):
+            return img
+        if abs(h * tw - w * th) > 0.01 * th * tw:  # aspect ratios differ by more than ~1%
+            raise ValueError(
+                f"'{key}' is {h}x{w} but the policy was trained on {th}x{tw} frames (another aspect ratio): "
+                f"configure the camera or environment to render {th}x{tw}"
+            )
+        if key not in self._resized_keys:
+            self._resized_keys.add(key)
+            log.warning("'%s' is %dx%d, the policy was trained on %dx%d: resizing every frame", key, h, w, th, tw)
+        return F.interpolate(img, size=(th, tw), mode="bilinear", antialias=True)
 
     def _crop(self, img: Tensor, key: str) -> Tensor:
         ch, cw = self.config.crop_shape
@@ -407,6 +435,14 @@ def process_rank() -> int:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank()
     return 0
+
+
+def single_task(dataset_meta) -> str | None:
+    """The task of a dataset that has exactly one (PushT's), else None (the env names the task)."""
+    tasks = getattr(dataset_meta, "tasks", None)
+    if tasks is None or len(tasks) != 1:
+        return None
+    return str(tasks.index[0])
 
 
 def _cast_like(embeddings: torch.nn.Embedding, connector, inputs, features: Tensor) -> Tensor:
