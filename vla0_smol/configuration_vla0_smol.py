@@ -14,10 +14,13 @@ from lerobot.optim import AdamWConfig, CosineDecayWithWarmupSchedulerConfig
 
 from .ensemble import WEIGHTINGS
 from .masking import MASK_MODES
+from .prompt import PROMPT_FORMATS
 
 REAL_VLM = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
 DECODERS = ("fast", "hf")
 EXECUTIONS = ("chunk", "temporal")
+BINNINGS = ("range", "vla0")
+INTERPOLATIONS = ("bilinear", "bicubic")
 
 
 @PreTrainedConfig.register_subclass("vla0_smol")
@@ -47,6 +50,7 @@ class VLA0SmolConfig(PreTrainedConfig):
     # Images.
     crop_shape: tuple[int, int] | None = (84, 84)  # random crop in training, centre crop at eval
     image_size: int | None = None  # side fed to the vision encoder; None = the encoder's own
+    image_interpolation: str = "bilinear"  # resize to image_size; "bicubic": as SmolVLM's fast image processor
 
     # Action text (VLA-0).
     num_bins: int = 512  # integers per dimension (authors' code default)
@@ -55,6 +59,9 @@ class VLA0SmolConfig(PreTrainedConfig):
     relative_state_index: list[int] | None = None  # per action dim: state index subtracted, -1 = absolute
     system_prompt: str | None = None  # None = no system turn; "default" = VLA-0's format prompt
     default_task: str | None = None  # used when an observation carries no task string
+    # Checkpoints converted from the authors' LeRobot `vla0` policy (convert.py) set both to "vla0".
+    binning: str = "range"  # "range": raw min/max bins (tokens.ActionTokenizer); "vla0": theirs (NormalizedBins)
+    prompt_format: str = "vla0_smol"  # "vla0": their prompt text (lower-cased task, "Actions: ")
 
     # Masked action augmentation (training only).
     masking: str = "whole"  # "none" | "whole" (blog) | "char" (original VLA-0)
@@ -96,6 +103,12 @@ class VLA0SmolConfig(PreTrainedConfig):
             raise ValueError(f"execution must be one of {EXECUTIONS}, got {self.execution!r}")
         if self.ensemble_weighting not in WEIGHTINGS:
             raise ValueError(f"ensemble_weighting must be one of {WEIGHTINGS}, got {self.ensemble_weighting!r}")
+        if self.binning not in BINNINGS:
+            raise ValueError(f"binning must be one of {BINNINGS}, got {self.binning!r}")
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f"prompt_format must be one of {PROMPT_FORMATS}, got {self.prompt_format!r}")
+        if self.image_interpolation not in INTERPOLATIONS:
+            raise ValueError(f"image_interpolation must be one of {INTERPOLATIONS}, got {self.image_interpolation!r}")
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be 'float32' or 'bfloat16' (float16 diverges), got {self.dtype!r}")
         if self.crop_shape is not None and (len(self.crop_shape) != 2 or min(self.crop_shape) < 1):

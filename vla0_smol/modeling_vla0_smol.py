@@ -33,7 +33,7 @@ from .grammar import ActionGrammar
 from .masking import MaskingConfig, mask_actions
 from .prompt import DEFAULT_SYSTEM_PROMPT, IGNORE_INDEX, PromptBuilder, collate
 from .stats import relative_action_stats
-from .tokens import ActionTokenizer, BinTokenTable
+from .tokens import ActionTokenizer, BinTokenTable, NormalizedBins
 
 log = logging.getLogger(__name__)
 BACKBONE_DIR = "backbone"
@@ -85,6 +85,7 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             system_prompt=system,
             horizon=config.chunk_size,
             action_dim=config.action_dim,
+            prompt_format=config.prompt_format,
         )
         mask_ids = tokenizer.encode(config.mask_token, add_special_tokens=False)
         if len(mask_ids) != 1 or mask_ids[0] in self.table.digit_ids + [self.table.sep_id]:
@@ -142,24 +143,32 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         self.action_min.copy_(torch.as_tensor(np.asarray(stats["min"])))
         self.action_max.copy_(torch.as_tensor(np.asarray(stats["max"])))
 
-    def _range(self, lo: Tensor, hi: Tensor, what: str) -> ActionTokenizer:
+    def _range(self, lo: Tensor, hi: Tensor, what: str) -> ActionTokenizer | NormalizedBins:
         if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
             raise ValueError(f"{what} statistics are missing: build the policy with dataset_stats or load a checkpoint")
+        if self.config.binning == "vla0":  # a converted checkpoint: the authors' MIN_MAX statistics and bins
+            return NormalizedBins(lo.cpu().numpy(), hi.cpu().numpy(), self.config.num_bins)
         lo, hi = lo.cpu().double().numpy(), hi.cpu().double().numpy()
         pad = np.maximum((hi - lo) * 1e-3, 1e-6)  # never a zero-width range
         return ActionTokenizer(lo - pad, hi + pad, self.config.num_bins)
 
     @property
-    def action_tokenizer(self) -> ActionTokenizer:
+    def action_tokenizer(self) -> ActionTokenizer | NormalizedBins:
         return self._range(self.action_min, self.action_max, "action")
 
     @property
-    def state_tokenizer(self) -> ActionTokenizer:
+    def state_tokenizer(self) -> ActionTokenizer | NormalizedBins:
         return self._range(self.state_min, self.state_max, "state")
 
     # ----------------------------------------------------------------- inputs
-    def _relative_offset(self, state: Tensor) -> Tensor:
-        """``(B, D)`` the state value subtracted from each action dim (0 where absolute)."""
+    def _relative_offset(self, state: Tensor, binned: bool = True) -> Tensor:
+        """``(B, D)`` the state value subtracted from each action dim (0 where absolute).
+
+        In raw units; normalised with ``binning="vla0"`` (the authors subtract the normalised
+        state from the normalised action) unless ``binned=False``.
+        """
+        if binned and self.config.binning == "vla0":
+            state = self.state_tokenizer.normalize(state.detach().cpu()).to(state.device)
         idx = torch.tensor(self.config.relative_index(), device=state.device)
         offset = state[:, idx.clamp(min=0)]
         return torch.where(idx >= 0, offset, torch.zeros_like(offset))
@@ -184,7 +193,9 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             img = self._trained_size(img, key)
             if self.config.crop_shape is not None:
                 img = self._crop(img, key)
-            img = F.interpolate(img, size=(self.image_size, self.image_size), mode="bilinear", antialias=True)
+            img = F.interpolate(
+                img, size=(self.image_size, self.image_size), mode=self.config.image_interpolation, antialias=True
+            )
             views.append(img)
         pixels = torch.stack(views, dim=1).to(self.image_mean.device)
         return (pixels - self.image_mean) / self.image_std
@@ -249,9 +260,8 @@ class VLA0SmolPolicy(PreTrainedPolicy):
                 f"'action' is {h}x{d}, the config expects {self.config.chunk_size}x{self.config.action_dim}"
             )
         state = self._check(batch, OBS_STATE, 2) if self.config.robot_state_feature else None
-        if self.config.relative_actions:
-            actions = actions - self._relative_offset(state)[:, None, :]
-        bins = self.action_tokenizer.to_bins(actions.detach().cpu().double().numpy())  # (B, H, D)
+        offset = self._relative_offset(state)[:, None, :].cpu().numpy() if self.config.relative_actions else None
+        bins = self.action_tokenizer.to_bins(actions.detach().cpu().double().numpy(), offset)  # (B, H, D)
         is_pad = batch.get("action_is_pad")
         is_pad = torch.zeros(b, h, dtype=torch.bool) if is_pad is None else is_pad.cpu().bool()
         state_bins = self._state_bins(batch)
@@ -310,21 +320,20 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         """
         h = self.config.chunk_size
         state = batch[OBS_STATE].detach().cpu().double() if OBS_STATE in batch else None
-        offset = self._relative_offset(state).numpy() if state is not None else None
+        hold = self._relative_offset(state, binned=False).numpy() if state is not None else None
+        offset = self._relative_offset(state).numpy() if self.config.relative_actions else None
         act_tok, drafts = self.action_tokenizer, []
         for row, env in enumerate(env_ids):
             prev = self._memory.get(int(env))
             if prev is None:
-                if offset is None:
+                if hold is None:
                     drafts.append(None)
                     continue
-                guess = np.repeat(offset[row][None], h, axis=0)
+                guess = np.repeat(hold[row][None], h, axis=0)
             else:
                 chunk, age = prev
                 guess = np.concatenate([chunk[age:], np.repeat(chunk[-1:], min(age, h), axis=0)])[:h]
-            if self.config.relative_actions:
-                guess = guess - offset[row][None]
-            drafts.append(act_tok.to_bins(guess).ravel().tolist())
+            drafts.append(act_tok.to_bins(guess, None if offset is None else offset[row]).ravel().tolist())
         return drafts
 
     def _make_executor(self, batch_size: int):
@@ -360,20 +369,20 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         )
         h, d = self.config.chunk_size, self.config.action_dim
         act_tok = self.action_tokenizer
+        offset = None  # (B, D), added to the decoded relative actions
+        if self.config.relative_actions:
+            offset = self._relative_offset(batch[OBS_STATE].detach().cpu().float()).numpy()
         chunks = np.zeros((b, h, d))
         for i, ids in enumerate(tokens):
             text = self.processor.tokenizer.decode(ids, skip_special_tokens=True)
             try:
-                chunks[i] = act_tok.from_text(text, h)
+                chunks[i] = act_tok.from_text(text, h, None if offset is None else offset[i])
             except ValueError:
                 # Cannot happen under the grammar; never turn garbage into the minimum action.
                 self.invalid_chunks += 1
                 log.warning("unparseable action text %r; holding the current state", text[:80])
                 chunks[i] = np.nan
         out = torch.from_numpy(chunks).to(torch.float32)
-        if self.config.relative_actions:
-            state = batch[OBS_STATE].detach().cpu().float()
-            out = out + self._relative_offset(state)[:, None, :]
         out = self._hold_invalid(out, batch)
         for row, env in enumerate(env_ids):
             self._memory[int(env)] = (out[row].double().numpy(), 0)

@@ -6,6 +6,11 @@ One training sample is rendered by the processor's own chat template::
     User:<image>...<image>Task: {task}, State: {state ints}, Actions:<end_of_utterance>
     Assistant: {action ints}<end_of_utterance>
 
+``prompt_format="vla0"`` writes the prompt as the authors' LeRobot ``vla0`` code does, for
+checkpoints converted from it: the task lower-cased, stripped, underscores as spaces, and
+``"Actions: "`` with a trailing space. (They generate the space after ``Assistant:``; it is the
+last prompt token here, the same token sequence.)
+
 The template is rendered once with sentinel strings in place of the state and the actions;
 splitting the rendered text on them gives the fixed pieces around the numbers and the
 assistant turn's closing token. Only those pieces go through the tokenizer (once per task
@@ -26,6 +31,7 @@ from .tokens import BinTokenTable
 IGNORE_INDEX = -100
 _STATE = "<<VLA0_STATE>>"
 _ACTIONS = "<<VLA0_ACTIONS>>"
+PROMPT_FORMATS = ("vla0_smol", "vla0")
 
 DEFAULT_SYSTEM_PROMPT = (
     "Analyze the input image and predict robot actions for the next {horizon} timesteps. "
@@ -62,6 +68,7 @@ class PromptBuilder:
             and ``{max_bin}`` are filled in from ``horizon`` and ``action_dim``.
         horizon: action chunk length H.
         action_dim: action dimension D.
+        prompt_format: ``"vla0_smol"`` (this project's) or ``"vla0"`` (the authors' LeRobot code).
     """
 
     def __init__(
@@ -74,7 +81,11 @@ class PromptBuilder:
         system_prompt: str | None,
         horizon: int,
         action_dim: int,
+        prompt_format: str = "vla0_smol",
     ):
+        if prompt_format not in PROMPT_FORMATS:
+            raise ValueError(f"prompt_format must be one of {PROMPT_FORMATS}, got {prompt_format!r}")
+        self.prompt_format = prompt_format
         self.processor, self.tokenizer, self.table = processor, processor.tokenizer, table
         self.num_images, self.use_state = num_images, use_state
         if system_prompt:
@@ -92,7 +103,10 @@ class PromptBuilder:
 
     def _render_text(self, task: str) -> tuple[str, str, str]:
         """Render the template; return (text before the numbers, text between, suffix)."""
-        user_text = f"Task: {task}, State: {_STATE}, Actions:" if self.use_state else f"Task: {task}, Actions:"
+        actions = "Actions:"
+        if self.prompt_format == "vla0":
+            task, actions = task.lower().strip().replace("_", " "), "Actions: "
+        user_text = f"Task: {task}, State: {_STATE}, {actions}" if self.use_state else f"Task: {task}, {actions}"
         messages = []
         if self.system_prompt:
             messages.append({"role": "system", "content": [{"type": "text", "text": self.system_prompt}]})
