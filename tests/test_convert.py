@@ -1,24 +1,148 @@
-"""The authors' LeRobot ``vla0`` formulas, as the policy reproduces them for converted checkpoints.
+"""Converting the authors' LeRobot ``vla0`` checkpoints, without a download.
 
-The reference formulas below restate theirs (``modeling_vla0.py`` of
+A checkpoint is fabricated in their on-disk format (what LeRobot's ``save_pretrained`` writes for
+their ``VLA0Policy``: ``config.json`` with ``type: vla0`` and their fields, ``model.safetensors``
+with ``model.vlm.*`` keys and an embedding row for the ``<MASK_ACT>`` token their code adds, and
+LeRobot's processor files with MIN_MAX statistics), from the tiny preset's architecture with
+random weights. The reference formulas below restate theirs (``modeling_vla0.py`` of
 Robot-Learning-Collective/lerobot-experiments, branch ``balakhnov/rebase_vla0``); normalisation
-is LeRobot's own processor step, as their pipeline runs it.
+is LeRobot's own processor, loaded from the fabricated files, as their pipeline runs it.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
 import torch
 from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
-from lerobot.processor import NormalizerProcessorStep
+from lerobot.processor import (
+    AddBatchDimensionProcessorStep,
+    DeviceProcessorStep,
+    NormalizerProcessorStep,
+    PolicyProcessorPipeline,
+    RenameObservationsProcessorStep,
+    UnnormalizerProcessorStep,
+)
+from safetensors.torch import load_file, save_file
 
+from vla0_smol import VLA0SmolPolicy
+from vla0_smol import modeling_vla0_smol as modeling
+from vla0_smol.backbone import PRESETS, load_processor, load_vlm
+from vla0_smol.convert import MASK_TOKEN, CheckpointFormatError, convert_vla0_checkpoint
 from vla0_smol.tokens import EPS, NormalizedBins
 
+TASK = "Put_the bowl on the Plate "
 NORM_MAP = {
     FeatureType.VISUAL: NormalizationMode.IDENTITY,
     FeatureType.STATE: NormalizationMode.MIN_MAX,
     FeatureType.ACTION: NormalizationMode.MIN_MAX,
 }
+
+
+# ----------------------------------------------------------------------------- their format
+def fabricate_vla0_checkpoint(root, *, relative=False, state_dim=8, action_dim=7, chunk=4, bins=512, seed=0):
+    """A checkpoint of their ``vla0`` policy: tiny architecture, random weights, their files."""
+    root.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(seed)
+    images = {f"observation.images.{k}": PolicyFeature(FeatureType.VISUAL, (3, 96, 96)) for k in ("image", "image2")}
+    inputs = {**images, "observation.state": PolicyFeature(FeatureType.STATE, (state_dim,))}
+    outputs = {"action": PolicyFeature(FeatureType.ACTION, (action_dim,))}
+    config = {  # draccus' dump of their VLA0Config (LeRobot 0.4.3's PreTrainedConfig fields first)
+        "type": "vla0",
+        "n_obs_steps": 1,
+        "normalization_mapping": {"VISUAL": "IDENTITY", "STATE": "MIN_MAX", "ACTION": "MIN_MAX"},
+        "input_features": {k: {"type": f.type.value, "shape": list(f.shape)} for k, f in inputs.items()},
+        "output_features": {k: {"type": f.type.value, "shape": list(f.shape)} for k, f in outputs.items()},
+        "device": "cuda",
+        "use_amp": False,
+        "amp_dtype": "bf16",
+        "push_to_hub": False,
+        "repo_id": None,
+        "private": None,
+        "tags": None,
+        "license": None,
+        "pretrained_path": None,
+        "chunk_size": chunk,
+        "n_action_steps": chunk,
+        "ensemble_size": 0,
+        "n_action_bins": bins,
+        "n_state_bins": bins,
+        "max_decoding_steps": 512,
+        "use_cache": True,
+        "optimizer_lr": 5e-05,
+        "optimizer_betas": [0.9, 0.95],
+        "optimizer_eps": 1e-08,
+        "optimizer_weight_decay": 0.01,
+        "scheduler_warmup_steps": 1000,
+        "scheduler_decay_steps": 100000,
+        "scheduler_decay_lr": 5e-06,
+        "checkpoint_path": None,
+        "vlm_checkpoint": str(PRESETS["tiny"]),  # theirs: HuggingFaceTB/SmolVLM2-500M-Video-Instruct
+        "precision": "float32",
+        "freeze_vision_encoder": False,
+        "do_image_splitting": False,
+        "drop_n_last_frames": 1,
+        "relative_actions": relative,
+        "use_state": True,
+        "start_actions_token": 49279,
+        "grad_clip_norm": 1.0,
+        "action_mask_aug_per": 0.15,
+        "action_mask_skip_per": 0.1,
+        "crop_shape": [86, 86],
+    }
+    (root / "config.json").write_text(json.dumps(config, indent=4))
+
+    # their VLA0.__init__: base model, <MASK_ACT> added to the tokenizer, embeddings resized
+    torch.manual_seed(seed)
+    vlm = load_vlm("tiny")
+    tokenizer = load_processor("tiny").tokenizer
+    tokenizer.add_tokens([MASK_TOKEN], special_tokens=True)
+    vlm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    state = {f"model.vlm.{k}": v.detach().clone().contiguous() for k, v in vlm.state_dict().items()}
+    save_file(state, root / "model.safetensors", metadata={"format": "pt"})
+
+    # dataset statistics as LeRobot computes them (more than MIN_MAX needs), float32
+    def stat(n, lo, hi):
+        a = lo + (hi - lo) * torch.rand(n, generator=g)
+        b = a + 0.1 + (hi - lo) * torch.rand(n, generator=g)
+        return {"min": a, "max": b, "mean": (a + b) / 2, "std": (b - a) / 4, "count": torch.tensor([1000])}
+
+    stats = {"observation.state": stat(state_dim, -2.0, 1.0), "action": stat(action_dim, -1.0, 0.5)}
+    for key in images:
+        stats[key] = {"mean": torch.full((3, 1, 1), 0.5), "std": torch.full((3, 1, 1), 0.25)}
+    features = {**inputs, **outputs}
+    pre = PolicyProcessorPipeline(  # their make_vla0_pre_post_processors
+        steps=[
+            RenameObservationsProcessorStep(rename_map={}),
+            AddBatchDimensionProcessorStep(),
+            DeviceProcessorStep(device="cpu"),
+            NormalizerProcessorStep(features=features, norm_map=NORM_MAP, stats=stats),
+        ],
+        name="policy_preprocessor",
+    )
+    post = PolicyProcessorPipeline(
+        steps=[
+            UnnormalizerProcessorStep(features=outputs, norm_map=NORM_MAP, stats=stats),
+            DeviceProcessorStep(device="cpu"),
+        ],
+        name="policy_postprocessor",
+    )
+    pre.save_pretrained(root)
+    post.save_pretrained(root)
+    return root
+
+
+def their_normalizer(root) -> NormalizerProcessorStep:
+    pre = PolicyProcessorPipeline.from_pretrained(root, config_filename="policy_preprocessor.json")
+    return next(s for s in pre.steps if isinstance(s, NormalizerProcessorStep))
+
+
+def their_unnormalize(root, actions: torch.Tensor) -> torch.Tensor:
+    post = PolicyProcessorPipeline.from_pretrained(root, config_filename="policy_postprocessor.json")
+    step = next(s for s in post.steps if isinstance(s, UnnormalizerProcessorStep))
+    return step._apply_transform(actions, "action", FeatureType.ACTION, inverse=True)
 
 
 def their_bins(normalised: torch.Tensor, n: int) -> torch.Tensor:
@@ -33,6 +157,50 @@ def their_centres(discretized: torch.Tensor, n: int) -> torch.Tensor:
     return (0.5 * (edges[:-1] + edges[1:]))[discretized.clamp(0, n - 1)]
 
 
+def their_actions(root, texts: list[str], state: torch.Tensor, relative: bool, n: int, dim: int) -> torch.Tensor:
+    """Raw actions their policy and postprocessor return for generated texts and raw states."""
+    discretized = torch.stack([torch.tensor([int(a) for a in t.strip().split()]) for t in texts]).reshape(
+        len(texts), -1, dim
+    )
+    actions = their_centres(discretized, n)
+    if relative:
+        state_n = their_normalizer(root)._apply_transform(state, "observation.state", FeatureType.STATE)
+        actions = actions + state_n.unsqueeze(1)
+    return their_unnormalize(root, actions)
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """(their folder, our folder) for absolute and relative actions."""
+    out = {}
+    for relative in (False, True):
+        base = tmp_path_factory.mktemp(f"vla0_rel{int(relative)}")
+        dims = dict(state_dim=3, action_dim=3) if relative else {}
+        src = fabricate_vla0_checkpoint(base / "theirs", relative=relative, **dims)
+        out[relative] = (src, convert_vla0_checkpoint(src, base / "ours"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def policies(converted):
+    return {rel: VLA0SmolPolicy.from_pretrained(dst, strict=True) for rel, (_, dst) in converted.items()}
+
+
+def random_texts(rng, count, values, n):
+    """Action strings as their grammar writes them, from random bins and every edge value."""
+    picks = rng.integers(0, n, size=(count, values))
+    picks[0], picks[1], picks[2, ::2] = 0, n - 1, n // 2
+    return [" " + " ".join(map(str, row)) for row in picks]
+
+
+def observation(policy, state: torch.Tensor) -> dict:
+    b = state.shape[0]
+    batch = {k: torch.rand(b, 3, 96, 96) for k in policy.config.image_keys}
+    return {**batch, "observation.state": state, "task": [TASK] * b}
+
+
+# ----------------------------------------------------------------------------- the binning
 def test_normalized_bins_equal_their_formulas_on_random_and_edge_values():
     g = torch.Generator().manual_seed(0)
     for n in (2, 7, 256, 512, 1000):
@@ -70,3 +238,233 @@ def test_normalized_bins_relative_offset_is_in_normalised_units():
     bins = nb.to_bins(x, offset)
     want = nb.unnormalize(their_centres(torch.from_numpy(bins), 64) + torch.tensor(offset, dtype=torch.float32))
     assert np.array_equal(nb.from_bins(bins, offset), want.double().numpy())
+
+
+# ----------------------------------------------------------------------------- conversion
+def test_converted_checkpoint_loads_strictly_with_their_weights_and_stats(converted, policies):
+    src, dst = converted[False]
+    policy = policies[False]
+    cfg = policy.config
+    assert (cfg.type, cfg.binning, cfg.prompt_format, cfg.mask_token) == ("vla0_smol", "vla0", "vla0", MASK_TOKEN)
+    assert (cfg.chunk_size, cfg.num_bins, cfg.use_state, cfg.relative_actions) == (4, 512, True, False)
+    assert cfg.crop_shape == (86, 86) and cfg.image_interpolation == "bicubic"
+    assert list(cfg.input_features) == ["observation.images.image", "observation.images.image2", "observation.state"]
+    theirs = load_file(str(src / "model.safetensors"))
+    ours = policy.state_dict()
+    assert len(theirs) == sum(k.startswith("vlm.") for k in ours)
+    for key, value in theirs.items():
+        assert torch.equal(ours["vlm." + key.removeprefix("model.vlm.")], value), key
+    tok = policy.processor.tokenizer
+    rows = theirs["model.vlm.model.text_model.embed_tokens.weight"].shape[0]
+    assert len(tok) == rows == policy.vlm.config.text_config.vocab_size == policy.grammar.vocab_size
+    assert policy.mask_id == tok.convert_tokens_to_ids(MASK_TOKEN) == rows - 1
+    normalizer = their_normalizer(src)
+    for ours_key, key in (("action", "action"), ("state", "observation.state")):
+        for stat in ("min", "max"):
+            want = normalizer._tensor_stats[key][stat]
+            assert torch.equal(getattr(policy, f"{ours_key}_{stat}").float(), want)
+    record = json.loads((dst / "vla0_conversion.json").read_text())
+    assert record["source_config"]["type"] == "vla0"
+
+
+def test_lerobot_tools_load_the_converted_checkpoint(converted):
+    """What ``--policy.path`` does: config by type, then the processors saved next to it."""
+    from lerobot.configs.policies import PreTrainedConfig
+    from lerobot.policies.factory import make_pre_post_processors
+
+    _, dst = converted[False]
+    cfg = PreTrainedConfig.from_pretrained(dst)
+    assert cfg.type == "vla0_smol" and cfg.binning == "vla0"
+    pre, post = make_pre_post_processors(cfg, pretrained_path=str(dst))
+    state = torch.rand(8)
+    out = pre({"observation.state": state, "observation.images.image": torch.rand(3, 96, 96), "task": TASK})
+    assert torch.equal(out["observation.state"][0], state)  # identity: the policy normalises itself
+    assert torch.equal(post(torch.ones(1, 7)), torch.ones(1, 7))
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_decoded_actions_equal_their_formulas_on_many_strings(converted, policies, relative, monkeypatch):
+    """The converted policy returns, for the same generated text, the actions their code returns."""
+    src, _ = converted[relative]
+    policy = policies[relative]
+    n, h, d = policy.config.num_bins, policy.config.chunk_size, policy.config.action_dim
+    rng = np.random.default_rng(int(relative))
+    tok = policy.processor.tokenizer
+    lo, hi = policy.state_min.float(), policy.state_max.float()
+    for _ in range(4):
+        texts = random_texts(rng, 64, h * d, n)
+        state = lo + (hi - lo) * torch.rand(64, lo.numel(), generator=torch.Generator().manual_seed(len(texts)))
+        state[0] = lo  # the statistics' own edges
+        state[1] = hi
+        ids = [tok.encode(t.strip(), add_special_tokens=False) + [policy.prompts.eot_id] for t in texts]
+        monkeypatch.setattr(modeling, "decode", lambda *a, _ids=ids, **k: (_ids, None))
+        ours = policy.predict_action_chunk(observation(policy, state))
+        want = their_actions(src, texts, state, relative, n, d)
+        assert torch.equal(ours, want), (ours - want).abs().max()
+    assert policy.invalid_chunks == 0
+
+
+def test_prompt_equals_their_prompt_token_for_token(converted, policies):
+    """Their chat template, state bins and processor call; plus the space they generate first."""
+    src, _ = converted[False]
+    policy = policies[False]
+    processor = policy.processor
+    normalizer = their_normalizer(src)
+    g = torch.Generator().manual_seed(0)
+    lo, hi = policy.state_min.float(), policy.state_max.float()
+    checked = 0
+    for i in range(40):
+        state = lo + (hi - lo) * (1.04 * torch.rand(1, lo.numel(), generator=g) - 0.02)
+        state_n = normalizer._apply_transform(state, "observation.state", FeatureType.STATE)
+        disc = their_bins(state_n, policy.config.num_bins)[0]
+        if (disc < 0).any():  # below the range: they write -1, which we clip (tested above)
+            continue
+        task = TASK if i % 2 else "pick UP the_cup"
+        text = f"Task: {task.lower().strip().replace('_', ' ')}, State: {' '.join(map(str, disc.tolist()))}, Actions: "
+        content = [{"type": "image"}, {"type": "image"}, {"type": "text", "text": text}]
+        prompt = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
+        crops = [torch.rand(3, 86, 86), torch.rand(3, 86, 86)]
+        want = processor(images=[crops], text=[prompt], return_tensors="pt")["input_ids"][0].tolist()
+        state_bins = policy.state_tokenizer.to_bins(state.double().numpy())[0]
+        ours = policy.prompts.build(task, state_bins).input_ids.tolist()
+        assert ours == want + [policy.table.sep_id]
+        checked += 1
+    assert checked >= 20
+
+
+def test_images_equal_their_image_processor(policies):
+    """Centre crop, then SmolVLM's image processor (resize to the encoder's side, normalise).
+
+    Theirs is ``SmolVLMImageProcessorFast`` of transformers 4 (patched in), the torchvision backend
+    that transformers 5 names ``SmolVLMImageProcessor``: LANCZOS falls back to BICUBIC on tensors.
+    """
+    from transformers.models.smolvlm.image_processing_smolvlm import SmolVLMImageProcessor
+
+    policy = policies[False]
+    img = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    batch = {k: img for k in policy.config.image_keys}
+    ours = policy._images(batch)[0, 0]
+    crop = img[0, :, 5:91, 5:91]  # torchvision's CenterCrop(86) of 96: top = round(5.0)
+    fast = SmolVLMImageProcessor.from_pretrained(str(PRESETS["tiny"]))
+    theirs = fast(images=[[crop]], do_resize=False, do_rescale=False, return_tensors="pt")["pixel_values"][0, 0]
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)
+
+
+def test_grammar_and_fast_decoder_work_with_the_added_token(policies):
+    policy = policies[True]
+    assert policy.grammar.vocab_size == len(policy.processor.tokenizer)
+    matcher = policy.grammar.matcher()
+    mask = policy.grammar.allocate_bitmask(1)
+    matcher.fill_next_token_bitmask(mask, 0)
+    allowed = np.flatnonzero(np.unpackbits(mask[0].numpy().view(np.uint8), bitorder="little"))
+    assert policy.mask_id not in allowed and allowed.size > 0
+    state = torch.rand(3, policy.config.robot_state_feature.shape[0])
+    obs = observation(policy, state)
+    torch.manual_seed(0)
+    fast = policy.predict_action_chunk(obs, decoder="fast")
+    hf = policy.predict_action_chunk(obs, decoder="hf")
+    assert torch.equal(fast, hf) and torch.isfinite(fast).all()
+    assert policy.invalid_chunks == 0
+
+
+def test_converted_policy_trains_on_their_bins(policies):
+    """Fine-tuning: the action targets are their integers (relative in normalised units)."""
+    policy = policies[True]
+    d = policy.config.action_dim
+    g = torch.Generator().manual_seed(1)
+    lo, hi = policy.action_min.float(), policy.action_max.float()
+    s_lo, s_hi = policy.state_min.float(), policy.state_max.float()
+    state = s_lo + (s_hi - s_lo) * torch.rand(2, d, generator=g)
+    actions = lo + (hi - lo) * torch.rand(2, policy.config.chunk_size, d, generator=g)
+    nb_a, nb_s = policy.action_tokenizer, policy.state_tokenizer
+    want = their_bins(nb_a.normalize(actions) - nb_s.normalize(state).unsqueeze(1), policy.config.num_bins)
+    captured = []
+    real = policy.table.encode
+    policy.table.encode = lambda bins: captured.append(np.asarray(bins)) or real(bins)
+    try:
+        batch = observation(policy, state)
+        batch.update(action=actions, action_is_pad=torch.zeros(2, policy.config.chunk_size, dtype=torch.bool))
+        policy.train()
+        loss, _ = policy.forward(batch)
+    finally:
+        policy.table.encode = real
+        policy.eval()
+    assert torch.isfinite(loss)
+    chunks = [c for c in captured if c.shape == (policy.config.chunk_size, d)]  # not the state's bins
+    assert np.array_equal(np.stack(chunks), want.clamp(min=0).numpy())
+
+
+def test_converts_from_a_backbone_name_and_a_saved_tokenizer(tmp_path):
+    src = fabricate_vla0_checkpoint(tmp_path / "theirs", seed=1)
+    config = json.loads((src / "config.json").read_text())
+    config["vlm_checkpoint"] = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"  # as theirs; offline: backbone=
+    (src / "config.json").write_text(json.dumps(config))
+    tokenizer = load_processor("tiny").tokenizer
+    tokenizer.add_tokens([MASK_TOKEN], special_tokens=True)
+    tokenizer.save_pretrained(src)  # a checkpoint that ships its tokenizer
+    dst = convert_vla0_checkpoint(src, tmp_path / "ours", backbone="tiny")
+    policy = VLA0SmolPolicy.from_pretrained(dst, strict=True)
+    assert policy.config.vlm_model_name == "tiny" and policy.mask_id == len(tokenizer) - 1
+
+
+# ----------------------------------------------------------------------------- errors
+def _break(src, what):
+    cfg = json.loads((src / "config.json").read_text())
+    if what == "type":
+        cfg["type"] = "smolvla"
+    elif what == "ours":
+        cfg["type"] = "vla0_smol"
+    elif what == "field":
+        del cfg["n_state_bins"]
+    elif what == "norm":
+        cfg["normalization_mapping"]["ACTION"] = "MEAN_STD"
+    elif what == "preprocessor":
+        (src / "policy_preprocessor.json").unlink()
+    elif what == "stats":
+        file = src / "policy_preprocessor_step_3_normalizer_processor.safetensors"
+        flat = load_file(str(file))
+        del flat["action.min"]
+        save_file(flat, file)
+    elif what in ("stray", "missing", "rows"):
+        file = src / "model.safetensors"
+        w = load_file(str(file))
+        if what == "stray":
+            w["model.action_head.weight"] = torch.zeros(2)
+        elif what == "missing":
+            del w["model.vlm.model.text_model.norm.weight"]
+        else:  # trained without the extra token row
+            for k in ("model.vlm.model.text_model.embed_tokens.weight", "model.vlm.lm_head.weight"):
+                w[k] = w[k][:-1].contiguous()
+        save_file(w, file)
+    (src / "config.json").write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize(
+    ("what", "message"),
+    [
+        ("type", "'smolvla' policy, not the authors' 'vla0'"),
+        ("ours", "already a vla0_smol checkpoint"),
+        ("field", "lacks the fields ['n_state_bins']"),
+        ("norm", "normalization_mapping"),
+        ("preprocessor", "has no policy_preprocessor.json"),
+        ("stats", "has no 'action.min'"),
+        ("stray", "keys outside 'model.vlm.' (['model.action_head.weight'])"),
+        ("missing", "missing ['vlm.model.text_model.norm.weight']"),
+        ("rows", "embedding has 444 rows"),
+    ],
+)
+def test_malformed_checkpoints_are_refused_naming_the_problem(tmp_path, what, message):
+    src = fabricate_vla0_checkpoint(tmp_path / "theirs")
+    _break(src, what)
+    with pytest.raises(CheckpointFormatError) as err:
+        convert_vla0_checkpoint(src, tmp_path / "ours")
+    assert message in str(err.value)
+    assert not (tmp_path / "ours").exists()
+
+
+def test_refuses_a_folder_that_is_no_checkpoint_and_a_non_empty_destination(tmp_path, converted):
+    with pytest.raises(CheckpointFormatError, match="has no config.json"):
+        convert_vla0_checkpoint(tmp_path, tmp_path / "ours")
+    src, dst = converted[False]
+    with pytest.raises(FileExistsError):
+        convert_vla0_checkpoint(src, dst)
