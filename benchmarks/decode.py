@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from vla0_smol.decoding import decode
-from vla0_smol.evaluation import PolicyController, evaluate_pusht
 from vla0_smol.prompt import collate
+from vla0_smol.pusht.evaluation import PolicyController, evaluate_pusht
 from vla0_smol.results import save_json
 
 DEFAULT_CKPT = Path("results/demo/train/checkpoints/last/pretrained_model")
@@ -129,7 +129,7 @@ def closed_loop(checkpoint: Path, episodes: int, envs: int, max_steps: int, exec
 
 def real_architecture(chunks: int) -> dict:
     """SmolVLM2-500M (random weights), one 512x512 image, PushT-sized chunk (10 x 2)."""
-    from vla0_smol.pusht import pusht_policy
+    from vla0_smol.pusht.pipeline import pusht_policy
 
     torch.manual_seed(0)
     policy = pusht_policy("smolvlm2-500m-random", load_vlm_weights=False).eval()

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vla0_smol.pusht_expert import ExpertConfig, PushTExpert, make_env, run_episode
+from vla0_smol.pusht.demos import make_env, run_episode
+from vla0_smol.pusht.expert import ExpertConfig, PushTExpert
 
 
 class RandomPolicy:

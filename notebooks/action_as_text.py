@@ -41,8 +41,8 @@ from IPython.display import HTML, display
 
 from vla0_smol import ActionTokenizer, BinTokenTable, PromptBuilder
 from vla0_smol.backbone import load_processor
-from vla0_smol.profiles import pusht_profile
-from vla0_smol.pusht import pusht_dataset
+from vla0_smol.pusht.pipeline import pusht_dataset
+from vla0_smol.pusht.profiles import pusht_profile
 from vla0_smol.stats import load_columns
 
 repo_id, root = pusht_dataset(pusht_profile(profile), Path("data"), seed=seed)

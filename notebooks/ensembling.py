@@ -39,8 +39,8 @@ import numpy as np
 import torch
 
 from vla0_smol import ChunkQueue, TemporalEnsembler, ensemble_offline
-from vla0_smol.profiles import pusht_profile
-from vla0_smol.pusht import pusht_dataset
+from vla0_smol.pusht.pipeline import pusht_dataset
+from vla0_smol.pusht.profiles import pusht_profile
 from vla0_smol.stats import load_columns
 
 _, root = pusht_dataset(pusht_profile(profile), Path("data"), seed=seed)

@@ -41,7 +41,7 @@ print(action_ebnf(count=3, num_bins=512))
 # %%
 from vla0_smol.decoding import decode
 from vla0_smol.prompt import collate
-from vla0_smol.pusht import pusht_policy
+from vla0_smol.pusht.pipeline import pusht_policy
 
 n_samples = {"smoke": 8, "cpu": 64, "full": 64}[profile]
 torch.manual_seed(seed)

@@ -38,10 +38,10 @@ import json
 from pathlib import Path
 
 from IPython.display import Video, display
-
 from vla0_smol.ablation import BLOG_FINAL
-from vla0_smol.profiles import pusht_profile
-from vla0_smol.pusht import evaluate_checkpoint, pusht_dataset, run_dir_for, train_pusht
+
+from vla0_smol.pusht.pipeline import evaluate_checkpoint, pusht_dataset, run_dir_for, train_pusht
+from vla0_smol.pusht.profiles import pusht_profile
 
 prof = pusht_profile(profile).with_policy(**BLOG_FINAL)
 print(json.dumps(prof.to_dict(), indent=1))

@@ -14,8 +14,8 @@ import torch
 
 from vla0_smol import VLA0SmolPolicy
 from vla0_smol.backbone import load_processor
-from vla0_smol.pusht import PUSHT_WORKSPACE_STATS as PUSHT_STATS  # noqa: F401 (re-exported)
-from vla0_smol.pusht import pusht_config, pusht_policy  # noqa: F401 (re-exported)
+from vla0_smol.pusht.pipeline import PUSHT_WORKSPACE_STATS as PUSHT_STATS  # noqa: F401 (re-exported)
+from vla0_smol.pusht.pipeline import pusht_config, pusht_policy  # noqa: F401 (re-exported)
 
 PUSHT_TASK = "Push the T-shaped block onto the T-shaped target."
 
@@ -75,3 +75,40 @@ def synthetic_pusht_dataset(root, episodes: int = 2, frames: int = 12, repo_id: 
         ds.save_episode()
     ds.finalize()
     return ds
+
+
+TINY_TRAIN_POLICY = {"vlm_model_name": "tiny", "device": "cpu", "crop_shape": [80, 80]}
+
+
+def tiny_train_spec(dataset, out, steps):
+    """A ``lerobot-train`` run of the tiny preset on ``dataset = (repo_id, root)``, a checkpoint every 2 steps."""
+    from vla0_smol.training import TrainSpec
+
+    return TrainSpec(
+        dataset[0],
+        out,
+        steps=steps,
+        batch_size=4,
+        dataset_root=dataset[1],
+        policy=TINY_TRAIN_POLICY,
+        save_freq=2,
+        log_freq=1,
+        wandb="disabled",
+    )
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "synthetic"
+    synthetic_pusht_dataset(root, episodes=2, frames=12)
+    return "local/synthetic_pusht", root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synthetic_dataset, tmp_path_factory):
+    """The tiny preset trained 4 steps on the synthetic dataset (training and PushT evaluation tests)."""
+    from vla0_smol.training import run_lerobot_train
+
+    out = tmp_path_factory.mktemp("straight")
+    run_lerobot_train(tiny_train_spec(synthetic_dataset, out, 4))
+    return out

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .profiles import pusht_profile
-from .pusht import evaluate_checkpoint, pusht_dataset, run_dir_for, train_pusht
+from .pusht.pipeline import evaluate_checkpoint, pusht_dataset, run_dir_for, train_pusht
+from .pusht.profiles import pusht_profile
 from .results import save_json
 
 

@@ -11,9 +11,9 @@ import resource
 import time
 from pathlib import Path
 
-from .evaluation import ExpertController, RandomController, evaluate_pusht
-from .profiles import pusht_profile
-from .pusht import evaluate_checkpoint, pusht_dataset, train_pusht
+from .pusht.evaluation import ExpertController, RandomController, evaluate_pusht
+from .pusht.pipeline import evaluate_checkpoint, pusht_dataset, train_pusht
+from .pusht.profiles import pusht_profile
 from .report import plot_training_loss
 from .results import save_json
 

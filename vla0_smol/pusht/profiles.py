@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from .configuration_vla0_smol import REAL_VLM
+from ..configuration_vla0_smol import REAL_VLM
 
 PROFILES = ("smoke", "cpu", "full")
 

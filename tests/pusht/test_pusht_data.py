@@ -15,28 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vla0_smol.pusht_expert import (
-    ExpertConfig,
-    PushTExpert,
-    PushTPhysics,
-    candidate_pushes,
-    generate_dataset,
-    make_env,
-    read_state,
-    run_episode,
-    tee_cost,
-)
-from vla0_smol.pusht_human import (
-    GOAL_POSE,
-    PUSHT_FEATURES,
-    PUSHT_TASK,
-    TEE_OUTLINE,
-    convert_pusht_zarr,
-    goal_coverage,
-    open_pusht_zarr,
-)
+from vla0_smol.pusht.demos import generate_dataset, make_env, run_episode
+from vla0_smol.pusht.expert import ExpertConfig, PushTExpert, candidate_pushes, read_state, tee_cost
+from vla0_smol.pusht.human import convert_pusht_zarr, open_pusht_zarr
+from vla0_smol.pusht.physics import PushTPhysics
+from vla0_smol.pusht.task import GOAL_POSE, PUSHT_FEATURES, PUSHT_TASK, TEE_OUTLINE, goal_coverage
 
-SHARED_ZARR = Path(__file__).resolve().parents[1].parent / "shared" / "pusht" / "pusht_cchi_v7_replay.zarr"
+SHARED_ZARR = Path(__file__).resolve().parents[2].parent / "shared" / "pusht" / "pusht_cchi_v7_replay.zarr"
 needs_zarr = pytest.mark.skipif(not SHARED_ZARR.is_dir(), reason=f"{SHARED_ZARR} not found")
 
 
@@ -249,7 +234,7 @@ def test_converted_episodes_match_the_zarr_store(tmp_path):
 @needs_zarr
 def test_last_action_of_a_demo_is_simulated_for_its_reward():
     """Episode 20 reaches the goal with its last action, after the last recorded state."""
-    from vla0_smol.pusht_human import _last_step_coverage
+    from vla0_smol.pusht.human import _last_step_coverage
 
     group, ends = open_pusht_zarr(SHARED_ZARR)
     state, action = group["data/state"][ends[19] : ends[20]], group["data/action"][ends[19] : ends[20]]

@@ -23,10 +23,9 @@ import torch
 from lerobot.envs.utils import preprocess_observation
 from tqdm.auto import tqdm
 
-from .results import write_video
-from .training import load_checkpoint
-
-PUSHT_TASK = "Push the T-shaped block onto the T-shaped target."
+from ..results import write_video
+from ..training import load_checkpoint
+from .task import PUSHT_TASK
 
 
 class Controller(Protocol):
@@ -56,7 +55,7 @@ class ExpertController:
     """The scripted expert (privileged state), one per environment."""
 
     def __init__(self, seed: int = 0):
-        from .pusht_expert import PushTExpert
+        from .expert import PushTExpert
 
         self._make, self.seed, self.experts = PushTExpert, seed, {}
 

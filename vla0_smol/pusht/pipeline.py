@@ -11,10 +11,10 @@ import json
 import os
 from pathlib import Path
 
-from .datasets import build_once
+from ..datasets import build_once
+from ..training import profile_spec, run_lerobot_train
 from .evaluation import EvalResult, PolicyController, evaluate_pusht
 from .profiles import PushTProfile
-from .training import profile_spec, run_lerobot_train
 
 HUB_DATASET = "lerobot/pusht"
 PUSHT_WORKSPACE_STATS = {k: {"min": [0.0, 0.0], "max": [512.0, 512.0]} for k in ("observation.state", "action")}
@@ -24,8 +24,8 @@ def pusht_config(vlm_model_name: str = "tiny", **fields):
     """A ``VLA0SmolConfig`` shaped for PushT (96x96 image, 2-D state and action) on the CPU."""
     from lerobot.configs import FeatureType, PolicyFeature
 
-    from .configuration_vla0_smol import VLA0SmolConfig
-    from .evaluation import PUSHT_TASK
+    from ..configuration_vla0_smol import VLA0SmolConfig
+    from .task import PUSHT_TASK
 
     fields = {"device": "cpu", "relative_actions": False, "default_task": PUSHT_TASK, **fields}
     return VLA0SmolConfig(
@@ -44,7 +44,7 @@ def pusht_policy(vlm_model_name: str = "tiny", **fields):
 
     For teaching, tests and benchmarks; trained policies come from :func:`train_pusht`.
     """
-    from .modeling_vla0_smol import VLA0SmolPolicy
+    from ..modeling_vla0_smol import VLA0SmolPolicy
 
     return VLA0SmolPolicy(pusht_config(vlm_model_name, **fields), dataset_stats=PUSHT_WORKSPACE_STATS)
 
@@ -64,14 +64,14 @@ def pusht_dataset(profile: PushTProfile, data_dir: Path, seed: int = 0, zarr_pat
     """
     data_dir = Path(data_dir)
     if profile.dataset == "expert":
-        from .pusht_expert import generate_dataset
+        from .demos import generate_dataset
 
         root = data_dir / f"pusht_expert_n{profile.expert_episodes}_s{seed}"
         repo_id = f"local/pusht_expert_n{profile.expert_episodes}_s{seed}"
         build_once(root, lambda tmp: generate_dataset(tmp, repo_id, profile.expert_episodes, seed=seed))
         return repo_id, root
     if profile.dataset == "human":
-        from .pusht_human import convert_pusht_zarr
+        from .human import convert_pusht_zarr
 
         if zarr_path is None:
             raise ValueError("dataset='human' needs zarr_path: the original pusht_cchi_v7_replay.zarr folder")

@@ -2,12 +2,8 @@
 
 The expert sees only the 5-number state (agent x, y; block x, y, angle), read from the
 observation's ``agent_pos`` and ``info["block_pose"]``. It never touches the live environment:
-it plans in its own pymunk world built like gym-pusht's (``PushTPhysics``).
-
-Facts it relies on (gym-pusht 0.1.8): ``space.damping = 0`` wipes velocities every 10 ms
-sub-step, so the block moves only while pushed; contacts are frictionless; the agent is a
-radius-15 disc following the action (a target point) with a PD law (kp=100, kv=20) over 10
-sub-steps of 0.01 s.
+it plans in its own pymunk world built like gym-pusht's (:class:`~vla0_smol.pusht.physics.PushTPhysics`).
+Episodes and datasets of its demonstrations are made by :mod:`vla0_smol.pusht.demos`.
 
 Algorithm, one push at a time:
 1. Cost ``J`` = mean distance (px) between the T's 8 outline corners now and at the goal.
@@ -29,18 +25,13 @@ import math
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from .datasets import quiet_datasets
-from .pusht_human import GOAL_POSE, PUSHT_TASK, TEE_OUTLINE, create_pusht_dataset, tee_corners
+from .physics import AGENT_RADIUS, TEE_COG, PushTPhysics
+from .task import GOAL_POSE, TEE_OUTLINE, tee_corners
 
-TEE_COG = np.array([0.0, 45.0])  # centre of gravity of the T in the block frame
-AGENT_RADIUS = 15.0
-KP, KV, DT, SUBSTEPS = 100.0, 20.0, 0.01, 10  # gym-pusht's PD gains, sub-step and sub-steps per env step
 GOAL_CORNERS = tee_corners(GOAL_POSE)  # (8, 2)
 
 
@@ -84,53 +75,6 @@ class ExpertConfig:
 def tee_cost(block_pose) -> float:
     """``J``: mean distance (px) between the T's outline corners at ``block_pose`` and at the goal."""
     return float(np.linalg.norm(tee_corners(block_pose) - GOAL_CORNERS, axis=1).mean())
-
-
-class PushTPhysics:
-    """A private pymunk world built like gym-pusht's: 4 walls, a kinematic disc agent, the T block."""
-
-    def __init__(self):
-        import pymunk
-
-        self.space = space = pymunk.Space()
-        space.gravity = (0, 0)
-        space.damping = 0.0  # velocities vanish every sub-step, as in gym-pusht
-        for a, b in [((5, 506), (5, 5)), ((5, 5), (506, 5)), ((506, 5), (506, 506)), ((5, 506), (506, 506))]:
-            space.add(pymunk.Segment(space.static_body, a, b, 2))
-        self.agent = pymunk.Body(body_type=pymunk.Body.KINEMATIC)
-        space.add(self.agent, pymunk.Circle(self.agent, AGENT_RADIUS))
-        bar = [(-60, 30), (60, 30), (60, 0), (-60, 0)]
-        stem = [(-15, 30), (-15, 120), (15, 120), (15, 30)]
-        self.block = pymunk.Body(1, 2 * pymunk.moment_for_poly(1, bar))  # gym-pusht counts the bar twice
-        shapes = [pymunk.Poly(self.block, bar), pymunk.Poly(self.block, stem)]
-        self.block.center_of_gravity = tuple(TEE_COG)
-        space.add(self.block, *shapes)
-
-    def set_state(self, agent_xy, block_pose, agent_vel=(0.0, 0.0), block_vel=(0.0, 0.0), block_spin=0.0):
-        """Place the bodies; the block's angle is set before its position (it turns about its CoG)."""
-        self.block.angle = float(block_pose[2])
-        self.block.position = (float(block_pose[0]), float(block_pose[1]))
-        self.block.velocity, self.block.angular_velocity = tuple(block_vel), float(block_spin)
-        self.agent.position, self.agent.velocity = tuple(map(float, agent_xy)), tuple(map(float, agent_vel))
-
-    def snapshot(self) -> tuple:
-        b, a = self.block, self.agent
-        return (a.position, (*b.position, b.angle), a.velocity, b.velocity, b.angular_velocity)
-
-    def restore(self, snap: tuple) -> None:
-        self.set_state(*snap)
-
-    def block_pose(self) -> tuple[float, float, float]:
-        return (*self.block.position, self.block.angle)
-
-    def step(self, target) -> None:
-        """One env step (0.1 s) towards ``target``: gym-pusht's PD law over 10 sub-steps."""
-        tx, ty = float(target[0]), float(target[1])
-        agent, space = self.agent, self.space
-        for _ in range(SUBSTEPS):
-            (px, py), (vx, vy) = agent.position, agent.velocity
-            agent.velocity = (vx + (KP * (tx - px) - KV * vx) * DT, vy + (KP * (ty - py) - KV * vy) * DT)
-            space.step(DT)
 
 
 # ----------------------------------------------------------------------------- geometry helpers
@@ -336,169 +280,3 @@ def read_state(obs, info: Mapping) -> tuple[np.ndarray, np.ndarray]:
     else:
         raise ValueError("info must hold 'block_pose' (gym-pusht's info dict), the expert needs the block's pose")
     return agent, block
-
-
-# ----------------------------------------------------------------------------- episodes and datasets
-@dataclass
-class EpisodeResult:
-    """One expert episode; arrays are indexed by control step ``t`` (``T`` = ``steps``)."""
-
-    seed: int  # the environment's reset seed
-    success: bool  # gym-pusht's is_success was reached (coverage > 0.95)
-    steps: int  # control steps taken
-    max_coverage: float  # best goal coverage seen
-    states: np.ndarray  # (T, 2) float32 agent x, y before each action
-    actions: np.ndarray  # (T, 2) float32 targets sent
-    rewards: np.ndarray  # (T,) float32 reward returned by each step
-    successes: np.ndarray  # (T,) bool is_success after each step
-    frames: np.ndarray | None = None  # (T, 96, 96, 3) uint8 observations before each action (pixel envs)
-    seconds: float = 0.0  # wall time of the episode
-    info: dict = field(default_factory=dict)  # expert statistics (plans, planning seconds)
-
-
-def make_env(pixels: bool = True):
-    """``gym_pusht/PushT-v0`` with 96x96 pixels + agent position (or the 5-number state)."""
-    import gym_pusht  # noqa: F401 - registers the environment
-    import gymnasium as gym
-
-    return gym.make("gym_pusht/PushT-v0", obs_type="pixels_agent_pos" if pixels else "state")
-
-
-def run_episode(env, expert: PushTExpert, seed: int, max_steps: int = 300) -> EpisodeResult:
-    """Run ``expert`` on ``env`` from ``env.reset(seed=seed)`` until success or ``max_steps``.
-
-    Args:
-        env: a gym-pusht environment (``obs_type`` ``"pixels_agent_pos"`` records frames too).
-        expert: the expert (or any object with ``reset(seed)`` and ``act(obs, info)``), reset with ``seed``.
-        seed: reset seed of the environment and of the expert.
-        max_steps: step limit (gym-pusht's own limit is 300).
-    """
-    _check_int("seed", seed, 0)
-    _check_int("max_steps", max_steps, 1)
-    t0 = time.perf_counter()
-    obs, info = env.reset(seed=seed)
-    expert.reset(seed)
-    frames, states, actions, rewards, successes, cover = [], [], [], [], [], 0.0
-    for _ in range(max_steps):
-        action = expert.act(obs, info)
-        if isinstance(obs, Mapping) and "pixels" in obs:
-            frames.append(np.asarray(obs["pixels"], dtype=np.uint8))
-        states.append(read_state(obs, info)[0].astype(np.float32))
-        actions.append(action)
-        obs, reward, terminated, truncated, info = env.step(action)
-        rewards.append(float(reward))
-        successes.append(bool(info["is_success"]))
-        cover = max(cover, float(info["coverage"]))
-        if terminated or truncated:
-            break
-    return EpisodeResult(
-        seed=seed,
-        success=any(successes),
-        steps=len(actions),
-        max_coverage=cover,
-        states=np.stack(states),
-        actions=np.stack(actions).astype(np.float32),
-        rewards=np.array(rewards, np.float32),
-        successes=np.array(successes, bool),
-        frames=np.stack(frames) if frames else None,
-        seconds=time.perf_counter() - t0,
-        info={"plans": getattr(expert, "plans", 0), "plan_seconds": getattr(expert, "plan_seconds", 0.0)},
-    )
-
-
-def generate_dataset(
-    root: str | Path,
-    repo_id: str,
-    num_episodes: int,
-    seed: int = 0,
-    max_steps: int = 300,
-    keep_failed: bool = False,
-    progress: bool = True,
-    expert_config: ExpertConfig | None = None,
-) -> dict:
-    """Write expert demonstrations as a local LeRobotDataset in ``lerobot/pusht``'s format.
-
-    Runs the seeds ``seed .. seed + num_episodes - 1``; episodes that miss the goal within
-    ``max_steps`` are dropped (unless ``keep_failed``) and counted in the summary.
-
-    Args:
-        root: folder of the new dataset (must not exist).
-        repo_id: the dataset's name, e.g. ``"local/pusht_expert"`` (nothing is uploaded).
-        num_episodes: episodes to run.
-        seed: first seed.
-        max_steps: step limit per episode.
-        keep_failed: keep unsuccessful episodes too.
-        progress: show a tqdm bar.
-        expert_config: expert settings (e.g. ``ExpertConfig(top_k=3)`` for varied demonstrations).
-
-    Returns:
-        Summary with ``episodes`` (written), ``frames``, ``attempted``, ``dropped``, ``dropped_seeds``,
-        ``success_rate`` (over attempted episodes), ``mean_steps`` (written episodes), ``seconds``.
-
-    Raises:
-        RuntimeError: no episode was kept (nothing is written then).
-    """
-    _check_int("num_episodes", num_episodes, 1)
-    _check_int("seed", seed, 0)
-    _check_int("max_steps", max_steps, 1)
-    if not isinstance(repo_id, str) or not repo_id.strip():
-        raise ValueError(f"repo_id must be a non-empty string such as 'local/pusht_expert', got {repo_id!r}")
-    if Path(root).exists():
-        raise FileExistsError(f"root {str(root)!r} already exists; LeRobot writes a dataset into a new folder")
-    t0 = time.perf_counter()
-    env, expert = make_env(pixels=True), PushTExpert(expert_config)
-    dataset, kept, dropped, successes = None, [], [], 0
-    bar = tqdm(range(seed, seed + num_episodes), desc="PushT expert demos", unit="ep", disable=not progress)
-    try:
-        with quiet_datasets():
-            for s in bar:
-                ep = run_episode(env, expert, s, max_steps)
-                successes += ep.success
-                if not (ep.success or keep_failed):
-                    dropped.append(s)
-                else:
-                    dataset = dataset or create_pusht_dataset(root, repo_id)
-                    _write_episode(dataset, ep)
-                    kept.append(ep.steps)
-                bar.set_postfix(kept=len(kept), dropped=len(dropped))
-    finally:
-        env.close()
-        if dataset is not None:
-            dataset.finalize()
-    if dataset is None:
-        raise RuntimeError(
-            f"none of the {num_episodes} episodes reached the goal within max_steps={max_steps}; nothing was written"
-        )
-    return {
-        "repo_id": repo_id,
-        "root": str(root),
-        "episodes": len(kept),
-        "frames": int(sum(kept)),
-        "attempted": num_episodes,
-        "dropped": len(dropped),
-        "dropped_seeds": dropped,
-        "success_rate": successes / num_episodes,
-        "mean_steps": float(np.mean(kept)),
-        "seconds": time.perf_counter() - t0,
-    }
-
-
-def _write_episode(dataset, ep: EpisodeResult) -> None:
-    for t in range(ep.steps):
-        dataset.add_frame(
-            {
-                "observation.image": ep.frames[t],
-                "observation.state": ep.states[t],
-                "action": ep.actions[t],
-                "next.reward": ep.rewards[t : t + 1],
-                "next.done": np.array([t == ep.steps - 1]),
-                "next.success": ep.successes[t : t + 1],
-                "task": PUSHT_TASK,
-            }
-        )
-    dataset.save_episode()
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
