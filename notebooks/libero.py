@@ -52,10 +52,10 @@ import shlex
 from pathlib import Path
 
 from IPython.display import Image, Markdown, Video, display
-
-from vla0_smol.libero_profiles import libero_policy_config, libero_profile
-from vla0_smol.libero_recipe import launch_command, run_dir_for, run_libero, train_spec
 from vla0_smol.report import libero_table
+
+from vla0_smol.libero.pipeline import launch_command, run_dir_for, run_libero, train_spec
+from vla0_smol.libero.profiles import libero_policy_config, libero_profile
 
 prof = libero_profile(profile)
 print(json.dumps(prof.to_dict(), indent=1, default=str))

@@ -96,7 +96,7 @@ def pusht_table(summary: dict) -> str:
 def libero_table(summary: dict | None) -> str:
     """The blog's LIBERO table, with this run's rows (one per protocol) labelled with its profile.
 
-    ``summary`` is ``results/<profile>/libero.json`` (:func:`vla0_smol.libero_recipe.run_libero`);
+    ``summary`` is ``results/<profile>/libero.json`` (:func:`vla0_smol.libero.pipeline.run_libero`);
     None renders the blog's rows and a note that the recipe has not run.
     """
     lines = ["### LIBERO", ""]

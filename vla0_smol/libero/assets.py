@@ -19,7 +19,7 @@ CI, the ``smoke``/``cpu`` profiles) this module:
 
 Everything runs before hf-libero is imported (its ``__init__`` asks for the config on import).
 
-Command line: ``python -m vla0_smol.libero_assets [--assets DIR] [--target package|cache|DIR]``.
+Command line: ``python -m vla0_smol.libero.assets [--assets DIR] [--target package|cache|DIR]``.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ def prepare_libero_offline(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: ``python -m vla0_smol.libero_assets``; prints where the assets and config are."""
+    """CLI: ``python -m vla0_smol.libero.assets``; prints where the assets and config are."""
     p = argparse.ArgumentParser(description=prepare_libero_offline.__doc__.splitlines()[0])
     p.add_argument("--assets", type=Path, default=None, help=f"asset folder (default: ${ENV_ASSETS} or the wheels)")
     p.add_argument("--target", default="package", help="'package', 'cache' or a folder")

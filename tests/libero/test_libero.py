@@ -1,7 +1,7 @@
 """LIBERO on the CPU, offline: official task, prompt, grammar-decoded chunk, evaluation, success path.
 
-The scene assets come from the PyPI asset wheels, verified against ``vla0_smol/data/libero_manifest.tsv``
-(:mod:`vla0_smol.libero_assets`); without them every simulator test is skipped with the reason.
+The scene assets come from the PyPI asset wheels, verified against ``vla0_smol/libero/data/libero_manifest.tsv``
+(:mod:`vla0_smol.libero.assets`); without them every simulator test is skipped with the reason.
 Cameras are 128 px here to keep the module under a few minutes (the profiles' ``full`` uses 256).
 At most one LIBERO environment is alive at a time (~2 GB each).
 """
@@ -16,26 +16,25 @@ import torch
 
 from vla0_smol import VLA0SmolPolicy
 from vla0_smol.decoding import decode
-from vla0_smol.libero import (
+from vla0_smol.libero.assets import AssetError, git_blob_sha1, verify_assets
+from vla0_smol.libero.env import (
     IMAGE_KEYS,
     LIBERO_DATASET,
-    LiberoPolicyController,
-    evaluate_libero,
     make_libero_env,
     reset_to,
     setup_libero,
     success_path_check,
     to_batch,
 )
-from vla0_smol.libero_assets import AssetError, git_blob_sha1, verify_assets
-from vla0_smol.libero_profiles import libero_policy_config, libero_profile
-from vla0_smol.libero_recipe import (
+from vla0_smol.libero.evaluation import LiberoPolicyController, evaluate_libero
+from vla0_smol.libero.pipeline import (
     LiberoDataUnavailable,
     launch_command,
     require_libero_dataset,
     run_dir_for,
     train_spec,
 )
+from vla0_smol.libero.profiles import libero_policy_config, libero_profile
 from vla0_smol.prompt import collate
 
 SIZE = 128

@@ -6,11 +6,11 @@ learning rate 5e-5 on a cosine schedule over 100k steps, global batch 192, bf16,
 masking and a 230 px random crop of the 256 px frames; then every task of the four suites over
 LIBERO's 50 fixed initial states, with temporal ensembling over the 8 overlapping chunks and with
 8 steps ahead. At ``smoke`` / ``cpu`` the same code trains the tiny preset for a few steps on
-a LIBERO-format dataset recorded here (:mod:`vla0_smol.libero_data`) and evaluates a few
+a LIBERO-format dataset recorded here (:mod:`vla0_smol.libero.dataset`) and evaluates a few
 short episodes: it tests the pipeline on official LIBERO tasks, its numbers are not the blog's.
 
 :func:`run_libero` does it all and writes ``<out_dir>/libero.json``; the settings are the
-profiles of :mod:`vla0_smol.libero_profiles`.
+profiles of :mod:`vla0_smol.libero.profiles`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .datasets import build_once
-from .libero import LIBERO_DATASET, LiberoEvalResult, LiberoPolicyController, evaluate_libero, setup_libero
-from .libero_profiles import EVAL_MODES, LiberoProfile, libero_profile
-from .results import save_json
-from .training import (
+from ..datasets import build_once
+from ..results import save_json
+from ..training import (
     LAST_CONFIG,
     TrainSpec,
     load_checkpoint,
@@ -36,6 +34,9 @@ from .training import (
     run_lerobot_train,
     train_args,
 )
+from .env import LIBERO_DATASET, setup_libero
+from .evaluation import LiberoEvalResult, LiberoPolicyController, evaluate_libero
+from .profiles import EVAL_MODES, LiberoProfile, libero_profile
 
 
 class LiberoDataUnavailable(FileNotFoundError):
@@ -68,7 +69,7 @@ def libero_dataset(profile: LiberoProfile, data_dir: Path = Path("data")) -> tup
     """``(repo_id, root)`` of the profile's training data, recording the local dataset if missing."""
     if not profile.dataset_repo_id.startswith("local/"):
         return profile.dataset_repo_id, require_libero_dataset(profile.dataset_repo_id)
-    from .libero_data import make_libero_dataset
+    from .dataset import make_libero_dataset
 
     tasks = "-".join(map(str, profile.scripted_task_ids))
     name = f"libero_{profile.scripted_suite}_t{tasks}_n{profile.scripted_episodes}_f{profile.scripted_frames}"
@@ -189,7 +190,7 @@ def run_libero(
     success, steps) and wall times. ``out_dir`` is ``results/<profile>``; the training run goes to
     ``<out_dir>/runs/`` and resumes if interrupted.
     """
-    from .configuration_vla0_smol import VLA0SmolConfig
+    from ..configuration_vla0_smol import VLA0SmolConfig
 
     t_start = time.perf_counter()
     prof = libero_profile(profile) if isinstance(profile, str) else profile

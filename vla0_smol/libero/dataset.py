@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .libero import IMAGE_KEYS, IMAGE_SIZE, LIBERO_FPS, libero_features, make_libero_env, reset_to, to_batch
+from .env import IMAGE_KEYS, IMAGE_SIZE, LIBERO_FPS, libero_features, make_libero_env, reset_to, to_batch
 
 
 def scripted_action(state: np.ndarray, target: np.ndarray, t: int, frames: int) -> np.ndarray:

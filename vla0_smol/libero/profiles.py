@@ -1,14 +1,14 @@
 """LIBERO profiles: the blog's headline settings (``full``) and their CPU-sized twins (``smoke``, ``cpu``).
 
-Only sizes change between profiles, never code paths (:mod:`vla0_smol.libero_recipe` runs them).
+Only sizes change between profiles, never code paths (:mod:`vla0_smol.libero.pipeline` runs them).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .configuration_vla0_smol import REAL_VLM
-from .libero import EPISODES_PER_TASK, IMAGE_SIZE, LIBERO_DATASET, SUITES, policy_features
+from ..configuration_vla0_smol import REAL_VLM
+from .env import EPISODES_PER_TASK, IMAGE_SIZE, LIBERO_DATASET, SUITES, policy_features
 
 # The blog's two inference protocols for its LIBERO table: config fields changed at evaluation.
 EVAL_MODES = {
@@ -25,7 +25,7 @@ class LiberoProfile:
         name: "smoke", "cpu" or "full".
         dataset_repo_id: LeRobot dataset (``HuggingFaceVLA/libero`` for ``full``; a local id else).
         scripted_suite / scripted_task_ids / scripted_episodes / scripted_frames: the dataset
-            recorded offline when ``dataset_repo_id`` is local (:func:`~vla0_smol.libero_data.make_libero_dataset`).
+            recorded offline when ``dataset_repo_id`` is local (:func:`~vla0_smol.libero.dataset.make_libero_dataset`).
         steps: training steps.
         batch_size: samples per step per process (lerobot-train's ``--batch_size``).
         num_processes: accelerate processes (GPUs). LeRobot 0.6.1 has no gradient accumulation,
@@ -176,7 +176,7 @@ def libero_profile(name: str) -> LiberoProfile:
 
 def libero_policy_config(profile: LiberoProfile | str, **overrides):
     """The ``VLA0SmolConfig`` of a profile (no weights, no network: safe anywhere)."""
-    from .configuration_vla0_smol import VLA0SmolConfig
+    from ..configuration_vla0_smol import VLA0SmolConfig
 
     profile = libero_profile(profile) if isinstance(profile, str) else profile
     inputs, outputs = policy_features(profile.image_size)
