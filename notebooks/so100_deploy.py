@@ -18,7 +18,7 @@
 #
 # The blog ends where a robot begins: a policy small enough to run next to an SO100 arm. This
 # chapter fine-tunes VLA-0-Smol on SO100 data, then runs it on an arm through LeRobot's own robot
-# classes, with the safety the library adds (`vla0_smol.deploy`): asynchronous inference (the next
+# classes, with the safety the library adds (`vla0_smol.so100.deploy`): asynchronous inference (the next
 # chunk is computed while the current one executes), a watchdog that holds position when a chunk
 # is late, joint limits from the arm's calibration, LeRobot's per-step clamp
 # (`max_relative_target`), a stop that leaves the arm holding where it is, and the episode recorded
@@ -26,7 +26,7 @@
 #
 # **The arm is simulated by default**: LeRobot's real `SO100Follower` class talks the Feetech
 # protocol to an emulated servo bus on a pseudo-terminal, and LeRobot's OpenCV camera reads video
-# files (`vla0_smol.so100_sim`). Set `robot = "so101_follower"` (or `"so100_follower"`) with your
+# files (`vla0_smol.so100.sim`). Set `robot = "so101_follower"` (or `"so100_follower"`) with your
 # `port`, `robot_id` and `cameras` to run the same cells on a real, calibrated arm.
 #
 # | profile | fine-tuning data | model | deployment |
@@ -59,20 +59,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from vla0_smol.deploy import DeployConfig, PolicyRunner
 from vla0_smol.results import save_json
-from vla0_smol.so100 import (
+from vla0_smol.so100.arm import (
     calibration_table,
     camera_shapes,
     connect_so100,
-    dataset_info,
     deploy_summary,
     load_policy,
     review_recording,
-    so100_dataset,
-    so100_profile,
-    train_so100,
 )
+from vla0_smol.so100.dataset import dataset_info
+from vla0_smol.so100.deploy import DeployConfig, PolicyRunner
+from vla0_smol.so100.pipeline import so100_dataset, train_so100
+from vla0_smol.so100.profiles import so100_profile
 
 t_start = time.perf_counter()
 out = Path(out_dir)

@@ -1,6 +1,6 @@
 """The SO100/SO101 control loop on LeRobot's real robot class, an emulated Feetech bus and a video camera.
 
-No hardware: ``vla0_smol.so100_sim`` runs ``SO100Follower`` -> ``FeetechMotorsBus`` -> ``scservo_sdk`` ->
+No hardware: ``vla0_smol.so100.sim`` runs ``SO100Follower`` -> ``FeetechMotorsBus`` -> ``scservo_sdk`` ->
 ``pyserial`` on a pseudo-terminal answered by an emulated servo bus, and LeRobot's ``OpenCVCamera`` on mp4s.
 """
 
@@ -15,8 +15,8 @@ import torch
 from lerobot.configs import FeatureType, PolicyFeature
 
 from vla0_smol import VLA0SmolConfig, VLA0SmolPolicy
-from vla0_smol.deploy import DeployConfig, PolicyRunner, joint_limits, run_policy
-from vla0_smol.so100_sim import DEFAULT_RANGES, SimulatedSO100
+from vla0_smol.so100.deploy import DeployConfig, PolicyRunner, joint_limits, run_policy
+from vla0_smol.so100.sim import DEFAULT_RANGES, SimulatedSO100
 
 TASK = "Pick up the red cube."
 LO = np.array([-150.0, -150.0, -150.0, -150.0, -150.0, 0.0])  # wider than the calibrated ranges

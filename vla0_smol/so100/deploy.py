@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from lerobot.robots.utils import ensure_safe_goal_position
 
-from .ensemble import _age_weights
+from ..ensemble import _age_weights
 
 log = logging.getLogger(__name__)
 

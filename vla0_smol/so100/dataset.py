@@ -1,7 +1,7 @@
 """SO100-shaped training data recorded offline on the simulated arm, and what a dataset's metadata says.
 
 :func:`record_so100_dataset` drives LeRobot's ``SO100Follower`` on the emulated Feetech bus of
-:mod:`vla0_smol.so100_sim` with a scripted joint-space motion and writes what it observes and
+:mod:`vla0_smol.so100.sim` with a scripted joint-space motion and writes what it observes and
 commands with LeRobot's dataset writer, exactly as ``lerobot-record`` lays out a real arm's
 episodes. The cameras read generated videos unrelated to the motion: pipeline-test data for the
 ``smoke`` and ``cpu`` profiles, not demonstrations.
@@ -56,7 +56,7 @@ def record_so100_dataset(
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
     from lerobot.utils.feature_utils import hw_to_dataset_features
 
-    from .so100_sim import SimulatedSO100
+    from .sim import SimulatedSO100
 
     rng = np.random.default_rng(seed)
     with (

@@ -1,6 +1,6 @@
 """SO100 recipe helpers: the dataset recorded on the simulated arm, the settings derived from it, the arm's stop.
 
-The control loop itself is tested in ``test_deploy.py``; training and deployment end to end run in
+The control loop itself is tested in ``test_so100_deploy.py``; training and deployment end to end run in
 the ``so100_deploy`` recipe (``test_recipes.py``).
 """
 
@@ -9,15 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vla0_smol.so100 import (
-    SO100_DATASET,
-    calibration_table,
-    connect_so100,
-    policy_fields,
-    so100_profile,
-)
-from vla0_smol.so100_data import dataset_info, record_so100_dataset
-from vla0_smol.so100_sim import DEFAULT_RANGES, MOTORS
+from vla0_smol.so100.arm import calibration_table, connect_so100
+from vla0_smol.so100.dataset import dataset_info, record_so100_dataset
+from vla0_smol.so100.pipeline import policy_fields
+from vla0_smol.so100.profiles import SO100_DATASET, so100_profile
+from vla0_smol.so100.sim import DEFAULT_RANGES, MOTORS
 
 
 def test_recorded_dataset_has_the_arms_features_and_sets_the_crop(tmp_path):
