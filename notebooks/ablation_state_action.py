@@ -34,9 +34,9 @@ out_dir = "results/smoke"
 from pathlib import Path
 
 from IPython.display import Image, Markdown, display
-from vla0_smol.ablation import blog_grid, run_grid
-from vla0_smol.report import plot_ablation, pusht_table
 
+from vla0_smol.book.ablation import blog_grid, run_grid
+from vla0_smol.book.report import plot_ablation, pusht_table
 from vla0_smol.pusht.profiles import pusht_profile
 
 arms = blog_grid("ablation_state_action", base_lr=pusht_profile(profile).policy.get("optimizer_lr", 5e-5))

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from IPython.display import Image, Markdown, display
 
-from vla0_smol.report import BLOG_PUSHT, plot_ablation, plot_lr_curve, render_blog_tables
+from vla0_smol.book.report import BLOG_PUSHT, plot_ablation, plot_lr_curve, render_blog_tables
 
 out = Path(out_dir)
 tables = render_blog_tables(out)

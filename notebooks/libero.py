@@ -52,8 +52,8 @@ import shlex
 from pathlib import Path
 
 from IPython.display import Image, Markdown, Video, display
-from vla0_smol.report import libero_table
 
+from vla0_smol.book.report import libero_table
 from vla0_smol.libero.pipeline import launch_command, run_dir_for, run_libero, train_spec
 from vla0_smol.libero.profiles import libero_policy_config, libero_profile
 

@@ -38,8 +38,8 @@ import json
 from pathlib import Path
 
 from IPython.display import Video, display
-from vla0_smol.ablation import BLOG_FINAL
 
+from vla0_smol.book.ablation import BLOG_FINAL
 from vla0_smol.pusht.pipeline import evaluate_checkpoint, pusht_dataset, run_dir_for, train_pusht
 from vla0_smol.pusht.profiles import pusht_profile
 

@@ -1,7 +1,7 @@
 """SO100 recipe helpers: the dataset recorded on the simulated arm, the settings derived from it, the arm's stop.
 
 The control loop itself is tested in ``test_so100_deploy.py``; training and deployment end to end run in
-the ``so100_deploy`` recipe (``test_recipes.py``).
+the ``so100_deploy`` recipe (``tests/book/test_recipes.py``).
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .pusht.pipeline import evaluate_checkpoint, pusht_dataset, run_dir_for, train_pusht
-from .pusht.profiles import pusht_profile
-from .results import save_json
+from ..pusht.pipeline import evaluate_checkpoint, pusht_dataset, run_dir_for, train_pusht
+from ..pusht.profiles import pusht_profile
+from ..results import save_json
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ import resource
 import time
 from pathlib import Path
 
-from .pusht.evaluation import ExpertController, RandomController, evaluate_pusht
-from .pusht.pipeline import evaluate_checkpoint, pusht_dataset, train_pusht
-from .pusht.profiles import pusht_profile
+from ..pusht.evaluation import ExpertController, RandomController, evaluate_pusht
+from ..pusht.pipeline import evaluate_checkpoint, pusht_dataset, train_pusht
+from ..pusht.profiles import pusht_profile
+from ..results import save_json
 from .report import plot_training_loss
-from .results import save_json
 
 
 def run_demo(out: Path = Path("results/demo"), profile: str = "cpu", seed: int = 0, data_dir: Path = Path("data")):

@@ -10,7 +10,7 @@ def test_demo_smoke_writes_the_summary(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "vla0_smol.cli",
+        "vla0_smol.book.cli",
         "demo",
         "--profile",
         "smoke",

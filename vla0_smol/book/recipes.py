@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository: recipes/, notebooks/
 
 # Reading order of the book; blog_tables always runs last.
 RECIPES = [
@@ -50,7 +50,7 @@ def record_run(out_dir: Path, run: RecipeRun, profile: str, seed: int, notebook:
     It records the run: profile, seed, wall time, error and the executed notebook (where the
     figures are). A recipe's own results file is never overwritten.
     """
-    from .results import save_json
+    from ..results import save_json
 
     path = out_dir / f"{run.name}.json"
     if path.exists() and json.loads(path.read_text()).get("kind") != "run record":

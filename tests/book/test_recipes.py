@@ -7,9 +7,9 @@ import jupytext
 import nbformat
 import pytest
 
-from vla0_smol.recipes import RECIPES, run_recipes
+from vla0_smol.book.recipes import RECIPES, run_recipes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 
 

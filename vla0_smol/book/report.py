@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .training import read_metrics
+from ..training import read_metrics
 
 
 def _pyplot():
