@@ -1,10 +1,8 @@
 """Converting the authors' LeRobot ``vla0`` checkpoints, without a download.
 
-A checkpoint is fabricated in their on-disk format (what LeRobot's ``save_pretrained`` writes for
-their ``VLA0Policy``: ``config.json`` with ``type: vla0`` and their fields, ``model.safetensors``
-with ``model.vlm.*`` keys and an embedding row for the ``<MASK_ACT>`` token their code adds, and
-LeRobot's processor files with MIN_MAX statistics), from the tiny preset's architecture with
-random weights. The reference formulas below restate theirs (``modeling_vla0.py`` of
+A checkpoint is fabricated in their on-disk format (``vla0_checkpoints.fabricate_vla0_checkpoint``:
+what LeRobot's ``save_pretrained`` writes for their ``VLA0Policy``), from the tiny preset's
+architecture with random weights. The reference formulas below restate theirs (``modeling_vla0.py`` of
 Robot-Learning-Collective/lerobot-experiments, branch ``balakhnov/rebase_vla0``); normalisation
 is LeRobot's own processor, loaded from the fabricated files, as their pipeline runs it.
 """
@@ -16,122 +14,22 @@ import json
 import numpy as np
 import pytest
 import torch
-from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
+from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.processor import (
-    AddBatchDimensionProcessorStep,
-    DeviceProcessorStep,
     NormalizerProcessorStep,
     PolicyProcessorPipeline,
-    RenameObservationsProcessorStep,
     UnnormalizerProcessorStep,
 )
 from safetensors.torch import load_file, save_file
+from vla0_checkpoints import NORM_MAP, fabricate_vla0_checkpoint
 
 from vla0_smol import VLA0SmolPolicy
 from vla0_smol import modeling_vla0_smol as modeling
-from vla0_smol.backbone import PRESETS, load_processor, load_vlm
-from vla0_smol.convert import MASK_TOKEN, CheckpointFormatError, convert_vla0_checkpoint
+from vla0_smol.backbone import PRESETS, load_processor
+from vla0_smol.convert import MASK_TOKEN, CheckpointFormatError, convert_vla0_checkpoint, resolve_checkpoint
 from vla0_smol.tokens import EPS, NormalizedBins
 
 TASK = "Put_the bowl on the Plate "
-NORM_MAP = {
-    FeatureType.VISUAL: NormalizationMode.IDENTITY,
-    FeatureType.STATE: NormalizationMode.MIN_MAX,
-    FeatureType.ACTION: NormalizationMode.MIN_MAX,
-}
-
-
-# ----------------------------------------------------------------------------- their format
-def fabricate_vla0_checkpoint(root, *, relative=False, state_dim=8, action_dim=7, chunk=4, bins=512, seed=0):
-    """A checkpoint of their ``vla0`` policy: tiny architecture, random weights, their files."""
-    root.mkdir(parents=True, exist_ok=True)
-    g = torch.Generator().manual_seed(seed)
-    images = {f"observation.images.{k}": PolicyFeature(FeatureType.VISUAL, (3, 96, 96)) for k in ("image", "image2")}
-    inputs = {**images, "observation.state": PolicyFeature(FeatureType.STATE, (state_dim,))}
-    outputs = {"action": PolicyFeature(FeatureType.ACTION, (action_dim,))}
-    config = {  # draccus' dump of their VLA0Config (LeRobot 0.4.3's PreTrainedConfig fields first)
-        "type": "vla0",
-        "n_obs_steps": 1,
-        "normalization_mapping": {"VISUAL": "IDENTITY", "STATE": "MIN_MAX", "ACTION": "MIN_MAX"},
-        "input_features": {k: {"type": f.type.value, "shape": list(f.shape)} for k, f in inputs.items()},
-        "output_features": {k: {"type": f.type.value, "shape": list(f.shape)} for k, f in outputs.items()},
-        "device": "cuda",
-        "use_amp": False,
-        "amp_dtype": "bf16",
-        "push_to_hub": False,
-        "repo_id": None,
-        "private": None,
-        "tags": None,
-        "license": None,
-        "pretrained_path": None,
-        "chunk_size": chunk,
-        "n_action_steps": chunk,
-        "ensemble_size": 0,
-        "n_action_bins": bins,
-        "n_state_bins": bins,
-        "max_decoding_steps": 512,
-        "use_cache": True,
-        "optimizer_lr": 5e-05,
-        "optimizer_betas": [0.9, 0.95],
-        "optimizer_eps": 1e-08,
-        "optimizer_weight_decay": 0.01,
-        "scheduler_warmup_steps": 1000,
-        "scheduler_decay_steps": 100000,
-        "scheduler_decay_lr": 5e-06,
-        "checkpoint_path": None,
-        "vlm_checkpoint": str(PRESETS["tiny"]),  # theirs: HuggingFaceTB/SmolVLM2-500M-Video-Instruct
-        "precision": "float32",
-        "freeze_vision_encoder": False,
-        "do_image_splitting": False,
-        "drop_n_last_frames": 1,
-        "relative_actions": relative,
-        "use_state": True,
-        "start_actions_token": 49279,
-        "grad_clip_norm": 1.0,
-        "action_mask_aug_per": 0.15,
-        "action_mask_skip_per": 0.1,
-        "crop_shape": [86, 86],
-    }
-    (root / "config.json").write_text(json.dumps(config, indent=4))
-
-    # their VLA0.__init__: base model, <MASK_ACT> added to the tokenizer, embeddings resized
-    torch.manual_seed(seed)
-    vlm = load_vlm("tiny")
-    tokenizer = load_processor("tiny").tokenizer
-    tokenizer.add_tokens([MASK_TOKEN], special_tokens=True)
-    vlm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    state = {f"model.vlm.{k}": v.detach().clone().contiguous() for k, v in vlm.state_dict().items()}
-    save_file(state, root / "model.safetensors", metadata={"format": "pt"})
-
-    # dataset statistics as LeRobot computes them (more than MIN_MAX needs), float32
-    def stat(n, lo, hi):
-        a = lo + (hi - lo) * torch.rand(n, generator=g)
-        b = a + 0.1 + (hi - lo) * torch.rand(n, generator=g)
-        return {"min": a, "max": b, "mean": (a + b) / 2, "std": (b - a) / 4, "count": torch.tensor([1000])}
-
-    stats = {"observation.state": stat(state_dim, -2.0, 1.0), "action": stat(action_dim, -1.0, 0.5)}
-    for key in images:
-        stats[key] = {"mean": torch.full((3, 1, 1), 0.5), "std": torch.full((3, 1, 1), 0.25)}
-    features = {**inputs, **outputs}
-    pre = PolicyProcessorPipeline(  # their make_vla0_pre_post_processors
-        steps=[
-            RenameObservationsProcessorStep(rename_map={}),
-            AddBatchDimensionProcessorStep(),
-            DeviceProcessorStep(device="cpu"),
-            NormalizerProcessorStep(features=features, norm_map=NORM_MAP, stats=stats),
-        ],
-        name="policy_preprocessor",
-    )
-    post = PolicyProcessorPipeline(
-        steps=[
-            UnnormalizerProcessorStep(features=outputs, norm_map=NORM_MAP, stats=stats),
-            DeviceProcessorStep(device="cpu"),
-        ],
-        name="policy_postprocessor",
-    )
-    pre.save_pretrained(root)
-    post.save_pretrained(root)
-    return root
 
 
 def their_normalizer(root) -> NormalizerProcessorStep:
@@ -468,3 +366,38 @@ def test_refuses_a_folder_that_is_no_checkpoint_and_a_non_empty_destination(tmp_
     src, dst = converted[False]
     with pytest.raises(FileExistsError):
         convert_vla0_checkpoint(src, dst)
+
+
+def test_resolve_checkpoint_converts_theirs_once_and_passes_ours_through(tmp_path, converted, monkeypatch):
+    src, dst = converted[False]
+    cache = tmp_path / "cache"
+    run = tmp_path / "run" / "checkpoints" / "last"  # their lerobot-train run folder
+    run.mkdir(parents=True)
+    (run / "pretrained_model").symlink_to(src)
+    first = resolve_checkpoint(tmp_path / "run", cache)
+    assert first.parent == cache and (first / "vla0_conversion.json").is_file()
+    assert not list(cache.glob("*.partial"))
+    assert json.loads((first / "config.json").read_text())["type"] == "vla0_smol"
+    assert (first / "model.safetensors").read_bytes() == (dst / "model.safetensors").read_bytes()
+    calls = []
+    monkeypatch.setattr("vla0_smol.convert.convert_vla0_checkpoint", lambda *a, **k: calls.append(a))
+    assert resolve_checkpoint(src, cache) == first and not calls  # cached: not converted again
+    assert resolve_checkpoint(first, cache) == first  # a vla0_smol checkpoint: as it is
+
+
+def test_resolve_checkpoint_redoes_an_interrupted_conversion_and_refuses_other_policies(tmp_path, converted):
+    src, _ = converted[False]
+    cache = tmp_path / "cache"
+    first = resolve_checkpoint(src, cache)
+    (first / "vla0_conversion.json").unlink()  # written last: its absence means an interrupted conversion
+    (first / "model.safetensors").write_bytes(b"truncated")
+    again = resolve_checkpoint(src, cache)
+    assert again == first and (again / "vla0_conversion.json").is_file()
+    VLA0SmolPolicy.from_pretrained(again)
+    other = tmp_path / "act"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"type": "act"}))
+    with pytest.raises(CheckpointFormatError, match="'act' policy"):
+        resolve_checkpoint(other, cache)
+    with pytest.raises(CheckpointFormatError, match="neither a checkpoint folder nor a hub id"):
+        resolve_checkpoint(tmp_path / "missing", cache)

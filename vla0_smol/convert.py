@@ -13,6 +13,9 @@ a LeRobot ``pretrained_model`` folder:
 * ``policy_preprocessor.json`` / ``policy_postprocessor.json`` and the ``normalizer_processor``
   safetensors with the MIN_MAX statistics of state and action.
 
+:func:`resolve_checkpoint` turns a checkpoint argument (a folder or hub id, theirs or ours) into
+a loadable ``vla0_smol`` folder, converting theirs once into a cache folder; it is what the
+recipes' ``checkpoint`` parameter and ``vla0-smol demo --checkpoint`` use.
 :func:`convert_vla0_checkpoint` writes the same weights as a ``vla0_smol`` checkpoint that
 ``VLA0SmolPolicy.from_pretrained`` and LeRobot's ``--policy.path`` load: the SmolVLM weights
 under ``vlm.``, the base processor with ``<MASK_ACT>`` added as they add it (saved in
@@ -24,8 +27,10 @@ and prompts with their formulas (:class:`~vla0_smol.tokens.NormalizedBins`,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -118,19 +123,80 @@ def convert_vla0_checkpoint(src: str | Path, dst: str | Path, *, backbone: str |
     return dst
 
 
-def resolve_source(src: str | Path) -> Path:
-    """The folder holding ``config.json``: ``src``, its ``pretrained_model/``, or a hub download."""
-    path = Path(src)
-    if path.is_dir():
-        for candidate in (path, path / "pretrained_model"):
-            if (candidate / "config.json").is_file():
-                return candidate
-        raise CheckpointFormatError(f"{path} has no config.json (nor pretrained_model/config.json)")
-    if path.exists() or str(src).startswith((".", "/")) or str(src).count("/") != 1:
-        raise CheckpointFormatError(f"{src!r} is neither a checkpoint folder nor a hub id (owner/name)")
-    from huggingface_hub import snapshot_download
+def resolve_checkpoint(arg: str | Path, cache_dir: str | Path, *, backbone: str | None = None) -> Path:
+    """A checkpoint argument (folder or hub id, ``vla0_smol`` or the authors' ``vla0``) -> a loadable folder.
 
-    return Path(snapshot_download(str(src), allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+    The one entry point of the recipes, ``vla0-smol demo --checkpoint`` and deployment: a
+    ``vla0_smol`` checkpoint is returned as it is; one of the authors' ``vla0`` policy is
+    converted (:func:`convert_vla0_checkpoint`) once into ``cache_dir/<name>`` and that folder is
+    returned (a finished conversion is reused; an interrupted one is redone).
+
+    Args:
+        arg: a ``pretrained_model`` folder, a folder holding one (a run's
+            ``checkpoints/last/``, or the run itself), or a hub id such as
+            ``olegbalakhnov/libero_vla0_final``.
+        cache_dir: where conversions go (e.g. ``results/<profile>/checkpoints``).
+        backbone: the SmolVLM2 the authors' model started from (see :func:`convert_vla0_checkpoint`).
+
+    Returns:
+        A folder that ``VLA0SmolPolicy.from_pretrained``, :func:`~vla0_smol.training.load_checkpoint`
+        and LeRobot's ``--policy.path`` load.
+
+    Raises:
+        CheckpointFormatError: not a checkpoint, or one of another policy type.
+    """
+    path = resolve_source(arg)
+    kind = _policy_type(path)
+    if kind == "vla0_smol":
+        return path
+    if kind != "vla0":
+        raise CheckpointFormatError(
+            f"{path / 'config.json'} is a {kind!r} policy; expected a 'vla0_smol' checkpoint or one of the "
+            "authors' 'vla0' policy (converted on the fly)"
+        )
+    local = Path(arg).exists()  # the same folder reached by two routes shares one conversion
+    name = path.resolve().name if local else str(arg).replace("/", "--")
+    key = hashlib.sha1(f"{path.resolve() if local else arg}|{backbone}".encode()).hexdigest()[:8]
+    dst = Path(cache_dir) / f"vla0_{name}_{key}"
+    if (dst / "vla0_conversion.json").is_file():  # written last: the conversion finished
+        log.info("using the conversion of %s in %s", arg, dst)
+        return dst
+    tmp = dst.with_name(dst.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    convert_vla0_checkpoint(path, tmp, backbone=backbone)
+    record = json.loads((tmp / "vla0_conversion.json").read_text())
+    (tmp / "vla0_conversion.json").write_text(json.dumps({**record, "source": str(arg)}, indent=2, default=str))
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
+    return dst
+
+
+def _policy_type(path: Path) -> str | None:
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointFormatError(f"{path / 'config.json'} is not valid JSON: {err}") from err
+    return config.get("type") if isinstance(config, dict) else None
+
+
+def resolve_source(src: str | Path) -> Path:
+    """The folder holding ``config.json``: ``src``, a checkpoint folder under it, or a hub download."""
+    path = Path(src)
+    if not path.is_dir():
+        if path.exists() or str(src).startswith((".", "/")) or str(src).count("/") != 1:
+            raise CheckpointFormatError(f"{src!r} is neither a checkpoint folder nor a hub id (owner/name)")
+        from huggingface_hub import snapshot_download
+
+        patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"]
+        path = Path(snapshot_download(str(src), allow_patterns=patterns))
+    candidates = (path, path / "pretrained_model", path / "last" / "pretrained_model")
+    for candidate in (*candidates, path / "checkpoints" / "last" / "pretrained_model"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise CheckpointFormatError(
+        f"{src} has no config.json (nor pretrained_model/, last/pretrained_model/ "
+        "or checkpoints/last/pretrained_model/)"
+    )
 
 
 def read_vla0_config(path: Path) -> dict:
