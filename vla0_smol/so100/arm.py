@@ -39,6 +39,17 @@ class SO100Connection:
     robot: object
     kind: str  # "sim" or the LeRobot robot type of a real arm
     sim: object | None = None
+    port: str | None = None  # real arm
+
+    def connect(self) -> SO100Connection:
+        """Connect the bus and cameras; LeRobot then configures the servos and **enables torque**.
+
+        ``calibrate=False``: an arm without a calibration file is not calibrated here (interactively)
+        but refused by :func:`vla0_smol.so100.preflight.preflight` before this call.
+        """
+        if not self.robot.is_connected:
+            self.robot.connect(calibrate=False)
+        return self
 
     def stop(self) -> dict:
         """Disconnect (LeRobot disables torque on every servo); returns what the servos report."""
@@ -51,7 +62,12 @@ class SO100Connection:
         return {"connected": self.robot.is_connected, "torque_enabled": torque}
 
 
-def connect_so100(
+def connect_so100(robot: str = "sim", **kwargs) -> SO100Connection:
+    """Connect an arm (torque on): :func:`make_so100` ``(robot, **kwargs)``, then ``.connect()``."""
+    return make_so100(robot, **kwargs).connect()
+
+
+def make_so100(
     robot: str = "sim",
     cameras: dict | None = None,
     fps: int = SO100_FPS,
@@ -60,7 +76,7 @@ def connect_so100(
     port: str | None = None,
     robot_id: str | None = None,
 ) -> SO100Connection:
-    """Connect an arm.
+    """An arm, not yet connected: nothing is written to the servos (torque untouched) until ``.connect()``.
 
     Args:
         robot: "sim" (LeRobot's ``SO100Follower`` on an emulated Feetech bus, cameras reading
@@ -77,7 +93,7 @@ def connect_so100(
         from .sim import SimulatedSO100
 
         work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="so100_sim_"))
-        sim = SimulatedSO100(work, cameras=cameras, fps=fps, max_relative_target=max_relative_target)
+        sim = SimulatedSO100(work, cameras=cameras, fps=fps, max_relative_target=max_relative_target, connect=False)
         return SO100Connection(sim.robot, "sim", sim)
     if robot not in ("so100_follower", "so101_follower"):
         raise ValueError(f"robot must be 'sim', 'so100_follower' or 'so101_follower', got {robot!r}")
@@ -91,9 +107,7 @@ def connect_so100(
         for name, (src, hw) in (cameras or {}).items()
     }
     config = SO100FollowerConfig(port=port, id=robot_id, cameras=cams, max_relative_target=max_relative_target)
-    arm = SO100Follower(config)
-    arm.connect(calibrate=False)  # refuses an uncalibrated arm: run lerobot-calibrate first
-    return SO100Connection(arm, robot)
+    return SO100Connection(SO100Follower(config), robot, port=port)
 
 
 def calibration_table(robot) -> list[dict]:

@@ -32,6 +32,10 @@ connected (the arm stays put; disconnect later).
 
 Episodes are recorded with LeRobot's ``LeRobotDataset`` writer (executed actions as ``action``,
 the policy's raw actions as ``predicted_action``).
+
+**Live displays** subscribe to a :class:`StepRecord` per step (:meth:`PolicyRunner.subscribe`): the
+callback runs in the control loop, so it must only hand the record over (``queue.put_nowait``, as
+:class:`vla0_smol.so100.panel.LivePanel` does); a callback that raises is logged and unsubscribed.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -111,6 +116,40 @@ class DeployResult:
         )
         out["step_period_ms"] = {"mean": _ms(per.mean()), "max": _ms(per.max())} if per.size else None
         return out
+
+
+@dataclass
+class StepRecord:
+    """One control step as the loop saw it, for live displays (:meth:`PolicyRunner.subscribe`)."""
+
+    step: int
+    time_s: float  # since the first step
+    predicted: np.ndarray  # (D,) the policy's action (nan: held)
+    executed: np.ndarray  # (D,) sent (or, in a dry run, what would have been)
+    observed: np.ndarray  # (D,) joint positions read at this step
+    frames: dict  # camera name -> (H, W, 3) uint8: the observation's own arrays, read-only
+    held: bool  # watchdog hold
+    joint_clamped: bool
+    relative_clamped: bool
+    latency_s: float | None  # decode latency of a chunk received at this step
+    late_chunk: bool  # that chunk arrived with nothing left to execute
+    counters: dict  # cumulative: steps, watchdog_holds, clamp_activations, joint_limit_clamps, ...
+    max_steps: int = 0
+    fps: float = 0.0
+    dry_run: bool = False
+
+
+_COUNTERS = (
+    "steps",
+    "fresh_steps",
+    "stale_steps",
+    "watchdog_holds",
+    "clamp_activations",
+    "joint_limit_clamps",
+    "relative_clamps",
+    "chunks",
+    "late_chunks",
+)
 
 
 def _ms(x) -> float:
@@ -206,10 +245,23 @@ class PolicyRunner:
             raise ValueError(f"policy action has {pc.action_dim} dims, robot has {len(self.motors)} motors")
         self.weights = _age_weights(pc.ensemble_weighting, self.h, pc.ensemble_exp_base).numpy()
         self._stop = threading.Event()
+        self._listeners: list[Callable[[StepRecord], None]] = []
 
     def stop(self) -> None:
         """Ask the loop to stop at the next step (thread-safe; e.g. from a notebook button)."""
         self._stop.set()
+
+    def subscribe(self, callback: Callable[[StepRecord], None]) -> None:
+        """Call ``callback(record)`` after every step, in the control loop: it must return at once."""
+        self._listeners.append(callback)
+
+    def _emit(self, record: StepRecord) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(record)
+            except Exception:  # a display never stops the arm's loop
+                log.exception("step listener %r failed: unsubscribed", fn)
+                self._listeners.remove(fn)
 
     # ------------------------------------------------------------------ helpers
     def _batch(self, obs: dict) -> dict:
@@ -301,12 +353,13 @@ class PolicyRunner:
                 if t > 0:
                     obs = self.robot.get_observation()
                 present = np.array([obs[f"{m}.pos"] for m in self.motors])
+                got_latency, late = None, False
                 if (got := worker.poll()) is not None:
-                    s, chunk, lat = got
+                    s, chunk, got_latency = got
                     res.chunks += 1
-                    res.inference_latency_s.append(lat)
-                    if t - s >= self.h:
-                        res.late_chunks += 1
+                    res.inference_latency_s.append(got_latency)
+                    late = t - s >= self.h
+                    res.late_chunks += int(late)
                     chunks[s] = chunk
                 chunks = {s: c for s, c in chunks.items() if t - s < self.h}
                 newest = max(chunks, default=None)
@@ -342,6 +395,26 @@ class PolicyRunner:
                     frame.update({f"observation.images.{c}": obs[c] for c in self.robot.cameras})
                     ds.add_frame({**frame, "task": self._batch_task()})
                 log.debug("step %d: action %s sent %s", t, np.round(action, 2), np.round(sent, 2))
+                if self._listeners:
+                    self._emit(
+                        StepRecord(
+                            step=t,
+                            time_s=t_step - t_start,
+                            predicted=pred[-1],
+                            executed=sent,
+                            observed=present,
+                            frames={c: obs[c] for c in self.robot.cameras if c in obs},
+                            held=bool(np.isnan(pred[-1]).any()),
+                            joint_clamped=joint_clamped,
+                            relative_clamped=rel_clamped,
+                            latency_s=got_latency,
+                            late_chunk=late,
+                            counters={k: getattr(res, k) for k in _COUNTERS},
+                            max_steps=cfg.max_steps,
+                            fps=cfg.fps,
+                            dry_run=cfg.dry_run,
+                        )
+                    )
                 t_next += period
                 time.sleep(max(0.0, t_next - time.perf_counter()))
                 res.step_period_s.append(time.perf_counter() - t_step)

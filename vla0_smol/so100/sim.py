@@ -251,6 +251,8 @@ class SimulatedSO100:
         fps: camera frame rate.
         max_relative_target: LeRobot's per-step clamp (degrees; None = off).
         speed: emulated servo speed, raw ticks/s.
+        connect: connect the robot now (torque on); False: later, with ``robot.connect(calibrate=False)``
+            (what a pre-flight check before torque needs).
     """
 
     def __init__(
@@ -262,6 +264,7 @@ class SimulatedSO100:
         max_relative_target: float | None = 10.0,
         speed: float = 3000.0,
         robot_id: str = "sim_arm",
+        connect: bool = True,
     ):
         self.workdir = Path(workdir)
         self.bus = FeetechBusEmulator(speed=speed)
@@ -296,7 +299,8 @@ class SimulatedSO100:
             self.robot.bus.calibration = self.robot.calibration
         for name, cfg in cam_cfgs.items():
             self.robot.cameras[name] = VideoFileCamera(cfg)
-        self.robot.connect(calibrate=False)
+        if connect:
+            self.robot.connect(calibrate=False)
 
     def close(self) -> None:
         if self.robot.is_connected:
