@@ -21,3 +21,29 @@ def test_recipes_list_prints_the_book_in_reading_order(capsys):
 
     assert main(["recipes", "list"]) == 0
     assert capsys.readouterr().out.split() == RECIPES
+
+
+def test_convert_writes_a_loadable_checkpoint_and_names_errors(tmp_path, capsys):
+    from vla0_checkpoints import fabricate_vla0_checkpoint
+
+    from vla0_smol import VLA0SmolPolicy
+    from vla0_smol.book.cli import main
+
+    src = fabricate_vla0_checkpoint(tmp_path / "theirs")
+    assert main(["convert", str(src), str(tmp_path / "ours")]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote the vla0_smol checkpoint {tmp_path / 'ours'}" in out and "model.safetensors" in out
+    assert "backbone/" in out and "--policy.path=" in out
+    VLA0SmolPolicy.from_pretrained(tmp_path / "ours")
+    assert main(["convert", str(src), str(tmp_path / "ours")]) == 2  # not empty
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert main(["convert", str(tmp_path / "ours"), str(tmp_path / "again")]) == 2  # ours, not theirs
+    assert "already a vla0_smol checkpoint" in capsys.readouterr().err
+
+
+def test_recipes_run_refuses_a_parameter_no_recipe_declares(tmp_path, capsys):
+    from vla0_smol.book.cli import main
+
+    argv = ["recipes", "run", "--only", "quickstart", "--results-dir", str(tmp_path), "-p", "chekpoint", "x"]
+    assert main(argv) == 2
+    assert "'chekpoint'" in capsys.readouterr().err and not (tmp_path / "smoke").exists()

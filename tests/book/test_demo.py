@@ -31,3 +31,15 @@ def test_demo_smoke_writes_the_summary(tmp_path):
     assert seeds[0] == seeds[1] == seeds[2]
     assert (out / "train_loss.png").exists() and summary["trained"]["videos"]
     assert "| trained tiny policy |" in proc.stdout
+
+    # --checkpoint: the run just trained (its folder; resolved to checkpoints/last/pretrained_model)
+    # is evaluated on the same seeds, without demonstrations or training
+    again = tmp_path / "again"
+    cmd = [*cmd[: cmd.index("--out")], "--out", str(again), "--checkpoint", str(out / "train")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    given = json.loads((again / "summary.json").read_text())
+    assert given["checkpoint"] == str(out / "train" / "checkpoints" / "last" / "pretrained_model")
+    assert set(given["stage_seconds"]) == {"checkpoint", "eval expert", "eval random", "eval trained"}
+    assert given["trained"]["episodes"] == summary["trained"]["episodes"]  # same weights, same seeds
+    assert not (again / "train").exists() and "| given checkpoint |" in proc.stdout

@@ -16,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", type=Path, default=Path("results/demo"))
     demo.add_argument("--data-dir", type=Path, default=Path("data"))
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--checkpoint", default="", help="evaluate this checkpoint (folder or hub id; vla0_smol or vla0), no training"
+    )
 
     recipes = sub.add_parser("recipes", help="the recipe book (papermill)")
     recipes_sub = recipes.add_subparsers(dest="action", required=True)
@@ -24,20 +27,52 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", nargs="+", metavar="NAME", help="run only these recipes (blog_tables always runs)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--results-dir", type=Path, default=Path("results"))
+    run.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+        help="a recipe parameter (a string), e.g. -p checkpoint olegbalakhnov/libero_vla0_final; repeatable",
+    )  # fmt: skip
     recipes_sub.add_parser("list", help="list the recipes in reading order")
+
+    convert = sub.add_parser("convert", help="the authors' LeRobot vla0 checkpoint -> a vla0_smol checkpoint")
+    convert.add_argument("src", help="their pretrained_model folder (or a folder holding one) or a hub id")
+    convert.add_argument("dst", type=Path, help="the folder to write (must not exist or be empty)")
+    convert.add_argument("--backbone", help="the SmolVLM2 they started from (default: their vlm_checkpoint)")
 
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run_demo
 
-        run_demo(args.out, args.profile, args.seed, args.data_dir)
+        run_demo(args.out, args.profile, args.seed, args.data_dir, checkpoint=args.checkpoint)
         return 0
+    if args.command == "convert":
+        return convert_command(args.src, args.dst, args.backbone)
     from . import recipes as book
 
     if args.action == "list":
         print("\n".join(book.RECIPES))
         return 0
-    return book.main(args.profile, args.only, args.seed, args.results_dir)
+    try:
+        return book.main(args.profile, args.only, args.seed, args.results_dir, parameters=dict(args.parameter))
+    except ValueError as err:  # an unknown recipe or parameter, named
+        print(f"vla0-smol recipes run: error: {err}", file=sys.stderr)
+        return 2
+
+
+def convert_command(src: str, dst: Path, backbone: str | None = None) -> int:
+    """``vla0-smol convert``: convert, then list the files written; errors name the problem, exit 2."""
+    from ..convert import CheckpointFormatError, convert_vla0_checkpoint
+
+    try:
+        out = convert_vla0_checkpoint(src, dst, backbone=backbone)
+    except (CheckpointFormatError, FileExistsError) as err:
+        print(f"vla0-smol convert: error: {err}", file=sys.stderr)
+        return 2
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    print(f"wrote the vla0_smol checkpoint {out} ({len(files)} files):")
+    for f in files:
+        print(f"  {f.relative_to(out)}  {f.stat().st_size / 1e6:.1f} MB")
+    print(f"load it with VLA0SmolPolicy.from_pretrained({str(out)!r}) or --policy.path={out}")
+    return 0
 
 
 if __name__ == "__main__":

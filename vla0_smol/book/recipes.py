@@ -80,14 +80,22 @@ def run_recipes(
     results_dir: Path = Path("results"),
     recipes_dir: Path = ROOT / "recipes",
     timeout: int | None = None,
+    parameters: dict | None = None,
 ) -> list[RecipeRun]:
-    """Run recipes (all, or ``only``) at a profile; ``blog_tables`` closes every run."""
+    """Run recipes (all, or ``only``) at a profile; ``blog_tables`` closes every run.
+
+    ``parameters`` are further values of the recipes' ``parameters`` cells (e.g.
+    ``{"checkpoint": "olegbalakhnov/libero_vla0_final"}``); a recipe without such a parameter is
+    given only those it declares.
+    """
     import papermill as pm
 
     unknown = sorted(set(only or []) - set(RECIPES))
     if unknown:
         raise ValueError(f"unknown recipe(s) {unknown}; known: {RECIPES}")
     names = [n for n in RECIPES if (not only or n in only) and n != "blog_tables"] + ["blog_tables"]
+    extra = parameters
+    check_parameters(names, extra, recipes_dir)
     out_dir = Path(results_dir).resolve() / profile
     executed = out_dir / "executed"
     executed.mkdir(parents=True, exist_ok=True)
@@ -103,7 +111,7 @@ def run_recipes(
             pm.execute_notebook(
                 str(src),
                 str(executed / f"{name}.ipynb"),
-                parameters={"profile": profile, "seed": seed, "out_dir": str(out_dir)},
+                parameters=recipe_parameters(src, {"profile": profile, "seed": seed, "out_dir": str(out_dir)}, extra),
                 kernel_name=kernel,
                 cwd=str(ROOT),
                 progress_bar=False,
@@ -121,8 +129,31 @@ def run_recipes(
     return runs
 
 
-def main(profile: str, only: list[str] | None, seed: int, results_dir: Path) -> int:
-    runs = run_recipes(profile, only, seed, results_dir)
+def recipe_parameters(notebook: Path, base: dict, extra: dict | None) -> dict:
+    """``base`` and those of ``extra`` that the notebook's ``parameters`` cell declares."""
+    if not extra:
+        return base
+    import papermill as pm
+
+    declared = set(pm.inspect_notebook(str(notebook)))
+    return base | {k: v for k, v in extra.items() if k in declared}
+
+
+def check_parameters(names: list[str], extra: dict | None, recipes_dir: Path = ROOT / "recipes") -> None:
+    """Refuse an extra parameter that no recipe of the run declares (a typo)."""
+    import papermill as pm
+
+    declared = set()
+    for name in names:
+        if (Path(recipes_dir) / f"{name}.ipynb").exists():
+            declared |= set(pm.inspect_notebook(str(Path(recipes_dir) / f"{name}.ipynb")))
+    unknown = sorted(set(extra or {}) - declared)
+    if unknown:
+        raise ValueError(f"no recipe of this run has the parameter(s) {unknown}; theirs: {sorted(declared)}")
+
+
+def main(profile: str, only: list[str] | None, seed: int, results_dir: Path, parameters: dict | None = None) -> int:
+    runs = run_recipes(profile, only, seed, results_dir, parameters=parameters)
     failed = [r for r in runs if r.error]
     print(f"\n{len(runs) - len(failed)} passed, {len(failed)} failed")
     for r in failed:
