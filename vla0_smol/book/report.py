@@ -105,10 +105,15 @@ def libero_table(summary: dict | None) -> str:
         for e in summary.get("episodes", []):
             tasks.setdefault(e["suite"], set()).add(e["task_id"])
         scope = ", ".join(f"{len(ids)} task(s) of {suite}" for suite, ids in tasks.items()) or "no episodes"
+        given = summary.get("checkpoint")
+        if given:
+            origin = " (the authors' vla0 checkpoint, converted)" if given["converted_from_vla0"] else ""
+            how = f"the checkpoint `{given['argument']}`{origin}, not trained here"
+        else:
+            how = f"trained on `{summary['dataset']}` for {summary['train']['steps']} steps"
         lines += [
-            f"This run: profile **{summary['profile']}**, model `{summary['model']}`, trained on "
-            f"`{summary['dataset']}` for {summary['train']['steps']} steps, evaluated on {scope}, "
-            f"{summary['episodes_per_task']} episode(s) per task. Blog: SmolVLM2-500M trained on "
+            f"This run: profile **{summary['profile']}**, model `{summary['model']}`, {how}, evaluated on "
+            f"{scope}, {summary['episodes_per_task']} episode(s) per task. Blog: SmolVLM2-500M trained on "
             "`HuggingFaceVLA/libero`, every task of the four suites, 50 episodes per task.",
             "",
         ]

@@ -134,9 +134,18 @@ def load_controller(checkpoint: Path, device: str = "cpu", **overrides) -> Liber
 
 
 def evaluate_checkpoint(
-    checkpoint: Path, profile: LiberoProfile, mode: str, video_dir: Path | None = None, snapshot: Path | None = None
+    checkpoint: Path,
+    profile: LiberoProfile,
+    mode: str,
+    video_dir: Path | None = None,
+    snapshot: Path | None = None,
+    results_dir: Path | None = None,
 ) -> LiberoEvalResult:
-    """Evaluate a checkpoint on the profile's tasks under one inference protocol of :data:`EVAL_MODES`."""
+    """Evaluate a checkpoint on the profile's tasks under one inference protocol of :data:`EVAL_MODES`.
+
+    With ``results_dir``, every finished task is appended to a file there named after the
+    checkpoint, the protocol and the sizes (:func:`eval_results_file`); a rerun skips those tasks.
+    """
     if mode not in EVAL_MODES:
         raise ValueError(f"unknown evaluation mode {mode!r}; known: {list(EVAL_MODES)}")
     controller = load_controller(checkpoint, profile.device, **EVAL_MODES[mode])
@@ -152,9 +161,27 @@ def evaluate_checkpoint(
             video_dir=video_dir,
             n_videos=1,
             snapshot=snapshot,
+            results_file=None if results_dir is None else eval_results_file(results_dir, checkpoint, profile, mode),
+            desc=f"LIBERO ({mode})",
         )
     result.timings["invalid_chunks"] = controller.policy.invalid_chunks
     return result
+
+
+def eval_results_file(results_dir: Path, checkpoint: Path, profile: LiberoProfile, mode: str) -> Path:
+    """``<results_dir>/<protocol>_<key>.jsonl``: the key changes with the checkpoint's files and the sizes."""
+    weights = Path(checkpoint) / "model.safetensors"
+    stat = weights.stat() if weights.exists() else None
+    key = {
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "weights": None if stat is None else [stat.st_size, stat.st_mtime_ns],
+        "mode": EVAL_MODES[mode],
+        "episodes": profile.eval_episodes,
+        "max_steps": profile.eval_max_steps,
+        "size": profile.image_size,
+    }
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+    return Path(results_dir) / f"{mode.replace(' ', '_')}_{digest}.jsonl"
 
 
 @contextmanager
@@ -182,15 +209,23 @@ def run_libero(
     seed: int = 0,
     data_dir: Path = Path("data"),
     wandb: str = "offline",
+    checkpoint: str | Path = "",
 ) -> dict:
     """Data -> ``lerobot-train`` -> evaluation per protocol; writes and returns ``<out_dir>/libero.json``.
 
     The JSON holds the profile and its settings, the checkpoint's resolved config, the success
     rate per suite and protocol, one row per episode (suite, task id, LIBERO initial state,
     success, steps) and wall times. ``out_dir`` is ``results/<profile>``; the training run goes to
-    ``<out_dir>/runs/`` and resumes if interrupted.
+    ``<out_dir>/runs/`` and resumes if interrupted; evaluation resumes task by task
+    (``<out_dir>/libero_eval/``).
+
+    ``checkpoint`` (a folder or hub id, e.g. the authors' ``olegbalakhnov/libero_vla0_final``):
+    no data and no training, that checkpoint is evaluated with the profile's protocols and tasks;
+    one of the authors' ``vla0`` policy is converted first into ``<out_dir>/checkpoints/``
+    (:func:`~vla0_smol.convert.resolve_checkpoint`). Empty: train as the profile says.
     """
     from ..configuration_vla0_smol import VLA0SmolConfig
+    from ..convert import resolve_checkpoint
 
     t_start = time.perf_counter()
     prof = libero_profile(profile) if isinstance(profile, str) else profile
@@ -199,30 +234,45 @@ def run_libero(
     t = time.perf_counter()
     paths = setup_libero(offline=prof.offline_assets)
     stages["setup_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    repo_id, root = libero_dataset(prof, data_dir)
-    stages["dataset_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    run_dir = run_dir_for(prof, out_dir, seed)
-    checkpoint = train_libero(prof, run_dir, (repo_id, root), seed, wandb)
-    stages["train_s"] = time.perf_counter() - t
-    metrics = read_metrics(run_dir)
+    given = str(checkpoint or "")
+    if given:
+        t = time.perf_counter()
+        repo_id, root, metrics = None, None, []
+        checkpoint = resolve_checkpoint(given, out_dir / "checkpoints")
+        stages["checkpoint_s"] = time.perf_counter() - t
+    else:
+        t = time.perf_counter()
+        repo_id, root = libero_dataset(prof, data_dir)
+        stages["dataset_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        run_dir = run_dir_for(prof, out_dir, seed)
+        checkpoint = train_libero(prof, run_dir, (repo_id, root), seed, wandb)
+        stages["train_s"] = time.perf_counter() - t
+        metrics = read_metrics(run_dir)
+    resolved = VLA0SmolConfig.from_pretrained(checkpoint)
     snapshot = out_dir / "plots" / "libero_cameras.png"
     success, average, evaluations, episodes = {}, {}, {}, []
     for i, mode in enumerate(prof.eval_modes):
         t = time.perf_counter()
         video_dir = out_dir / "libero_videos" / mode.replace(" ", "_")
-        result = evaluate_checkpoint(checkpoint, prof, mode, video_dir=video_dir, snapshot=snapshot if i == 0 else None)
+        result = evaluate_checkpoint(
+            checkpoint, prof, mode, video_dir, snapshot if i == 0 else None, results_dir=out_dir / "libero_eval"
+        )
         stages[f"eval_s ({mode})"] = time.perf_counter() - t
         s = result.summary()
         success[mode], average[mode] = s["per_suite"], s["average"]
         evaluations[mode] = {**s, "inference_overrides": EVAL_MODES[mode]}
         episodes += [{**row, "mode": mode} for row in result.episodes()]
+    converted = (Path(checkpoint) / "vla0_conversion.json").is_file()
+    source = {"argument": given, "folder": str(checkpoint), "converted_from_vla0": converted} if given else None
+    train = {"steps": prof.steps, "global_batch": prof.global_batch, "checkpoint": str(checkpoint)}
+    train = None if given else {**train, "final_loss": metrics[-1]["loss"] if metrics else None}
     summary = {
         "recipe": "libero",
         "profile": prof.name,
-        "model": prof.policy.get("vlm_model_name"),
+        "model": resolved.vlm_model_name,
         "seed": seed,
+        "checkpoint": source,
         "benchmark": {
             "tasks": "official LIBERO suites (hf-libero's task files and fixed initial states, LeRobot's LiberoEnv)",
             "offline_assets": prof.offline_assets,
@@ -232,13 +282,8 @@ def run_libero(
         "dataset": repo_id,
         "dataset_root": None if root is None else str(root),
         "profile_settings": prof.to_dict(),
-        "resolved_config": json.loads(json.dumps(VLA0SmolConfig.from_pretrained(checkpoint).__dict__, default=str)),
-        "train": {
-            "steps": prof.steps,
-            "global_batch": prof.global_batch,
-            "checkpoint": str(checkpoint),
-            "final_loss": metrics[-1]["loss"] if metrics else None,
-        },
+        "resolved_config": json.loads(json.dumps(resolved.__dict__, default=str)),
+        "train": train,
         "episodes_per_task": prof.eval_episodes,
         "success": success,
         "average": average,
