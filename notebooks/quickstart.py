@@ -27,11 +27,16 @@
 #
 # The model is the blog's final PushT recipe: state tokens, relative actions, whole-action
 # masking, 10-action chunks executed 5 at a time.
+#
+# With `checkpoint` set (a folder or a hub id of a `vla0_smol` checkpoint, or of the authors' own
+# LeRobot policy `vla0`, converted once into `<out_dir>/checkpoints/`), steps 1 and 2 are skipped
+# and that checkpoint is evaluated.
 
 # %% tags=["parameters"]
 profile = "smoke"
 seed = 0
 out_dir = "results/smoke"
+checkpoint = ""  # a folder or hub id (vla0_smol or the authors' vla0) to evaluate; empty: train
 
 # %%
 import json
@@ -40,6 +45,7 @@ from pathlib import Path
 from IPython.display import Video, display
 
 from vla0_smol.book.ablation import BLOG_FINAL
+from vla0_smol.convert import resolve_checkpoint
 from vla0_smol.pusht.pipeline import evaluate_checkpoint, pusht_dataset, run_dir_for, train_pusht
 from vla0_smol.pusht.profiles import pusht_profile
 
@@ -50,14 +56,18 @@ print(json.dumps(prof.to_dict(), indent=1))
 # ## 1. Demonstrations
 
 # %%
-repo_id, root = pusht_dataset(prof, Path("data"), seed=seed)
-print(repo_id, root)
+if not checkpoint:
+    repo_id, root = pusht_dataset(prof, Path("data"), seed=seed)
+    print(repo_id, root)
 
 # %% [markdown]
 # ## 2. Training (LeRobot's loop; the run folder resumes if interrupted)
 
 # %%
-checkpoint = train_pusht(prof, run_dir_for(prof, Path(out_dir), seed), (repo_id, root), seed=seed)
+if checkpoint:
+    checkpoint = resolve_checkpoint(checkpoint, Path(out_dir) / "checkpoints")  # no training
+else:
+    checkpoint = train_pusht(prof, run_dir_for(prof, Path(out_dir), seed), (repo_id, root), seed=seed)
 print(checkpoint)
 
 # %% [markdown]
