@@ -29,6 +29,13 @@
 # files (`vla0_smol.so100.sim`). Set `robot = "so101_follower"` (or `"so100_follower"`) with your
 # `port`, `robot_id` and `cameras` to run the same cells on a real, calibrated arm.
 #
+# **Standing next to a real arm**: set `checkpoint` to your trained policy (no fine-tuning then),
+# `robot`, `port`, `robot_id`, `cameras`, and run the cells. The pre-flight cell refuses to enable
+# torque when something is wrong (camera names, calibration, frame sizes, decode speed) and says how
+# to fix it; the live panel then shows the cameras, the joints and the safety counters, with Start
+# and Stop buttons. The first run on a real arm is a dry run (actions computed and shown, none sent):
+# set `dry_run = False` once it looks right.
+#
 # | profile | fine-tuning data | model | deployment |
 # |---|---|---|---|
 # | `smoke`, `cpu` | recorded on the simulated arm, scripted motion (test data) | tiny preset | simulated, 10 Hz |
@@ -44,10 +51,15 @@
 profile = "smoke"
 seed = 0
 out_dir = "results/smoke"
-robot = "sim"  # "sim" | "so100_follower" | "so101_follower"
+checkpoint = ""  # a checkpoint folder or hub id (vla0_smol, or the authors' vla0: converted once); "": fine-tune first
+robot = "sim"  # "sim" (emulated bus, no hardware) | "so100_follower" | "so101_follower"
 port = "/dev/ttyACM0"  # real arm only (lerobot-find-port)
 robot_id = "my_follower"  # real arm only: the id given to lerobot-calibrate
 cameras = {"front": (0, (480, 640)), "wrist": (2, (480, 640))}  # real arm only: name -> (OpenCV index, (h, w))
+dry_run = None  # None: on for a real arm (actions computed and shown, none sent), off for "sim"
+duration_s = None  # seconds of control; None: the profile's deploy_steps at fps
+task = None  # the instruction; None: the profile's, else the dataset's or the checkpoint's default_task
+fps = None  # control rate; None: the profile's deploy_fps (the pre-flight says what this machine keeps up with)
 
 # %%
 import json
@@ -56,93 +68,107 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Markdown, display
 
+from vla0_smol.convert import resolve_checkpoint
 from vla0_smol.results import save_json
 from vla0_smol.so100.arm import (
     calibration_table,
     camera_shapes,
-    connect_so100,
     deploy_summary,
     load_policy,
+    make_so100,
     review_recording,
 )
 from vla0_smol.so100.dataset import dataset_info
 from vla0_smol.so100.deploy import DeployConfig, PolicyRunner
+from vla0_smol.so100.panel import LivePanel
 from vla0_smol.so100.pipeline import so100_dataset, train_so100
+from vla0_smol.so100.preflight import preflight
 from vla0_smol.so100.profiles import so100_profile
+from vla0_smol.so100.replay import filmstrip, load_episode, plot_episode, replay_widget, summary_markdown, summary_rows
 
 t_start = time.perf_counter()
 out = Path(out_dir)
 prof = so100_profile(profile)
+fps = float(fps or prof.deploy_fps)
+max_steps = round(duration_s * fps) if duration_s else prof.deploy_steps
+dry_run = robot != "sim" if dry_run is None else bool(dry_run)
 print(json.dumps(prof.to_dict(), indent=1, default=str))
+print(f"control: {fps:g} fps, {max_steps} steps ({max_steps / fps:.1f} s), dry run: {dry_run}")
 
 # %% [markdown]
-# ## 1. Fine-tuning data and training
+# ## 1. The policy: an existing checkpoint, or fine-tune one
 #
-# `lerobot-train --policy.type=vla0_smol` on the profile's dataset (resumable; the README's
+# With `checkpoint` set, it is loaded as it is (a folder or a hub id; one of the authors' `vla0`
+# checkpoints is converted once, `vla0_smol.convert.resolve_checkpoint`). Without, the profile's
+# dataset is fine-tuned with `lerobot-train --policy.type=vla0_smol` (resumable; the README's
 # "SO100 / SO101 on a real arm" section has the command line for your own dataset).
 
 # %%
-repo_id, root = so100_dataset(prof, Path("data"), seed=seed)
-info = dataset_info(repo_id, root)
-print(repo_id, info)
-checkpoint = train_so100(prof, out, (repo_id, root), seed=seed)
-policy = load_policy(checkpoint, prof.device, decoder="fast")
-task = prof.task or info["task"]
-print(checkpoint, f"cameras {camera_shapes(policy)}", f"task {task!r}")
+if checkpoint:
+    repo_id, root, info = None, None, {}
+    ckpt = resolve_checkpoint(checkpoint, out / "checkpoints").resolve()
+else:
+    repo_id, root = so100_dataset(prof, Path("data"), seed=seed)
+    info = dataset_info(repo_id, root)
+    print(repo_id, info)
+    ckpt = train_so100(prof, out, (repo_id, root), seed=seed)
+policy = load_policy(ckpt, prof.device, decoder="fast")
+task = task or prof.task or info.get("task") or policy.config.default_task
+print(ckpt, f"cameras {camera_shapes(policy)}", f"task {task!r}")
 t_trained = time.perf_counter()
 
 # %% [markdown]
-# ## 2. Connect
+# ## 2. Pre-flight, before torque
 #
+# The arm is built but not connected: nothing has been written to a servo yet. The checks
+# (`vla0_smol.so100.preflight`): the policy's camera names are the arm's, a calibration file exists
+# for `robot_id`, each camera delivers frames of the size the policy was trained on, and one decode
+# on this machine fits the control loop's budget. The loop infers asynchronously, so a decode may
+# take up to `(n_action_steps - 1) / fps` with every action fresh and up to `(chunk_size - 1) / fps`
+# before the watchdog holds the arm (`1 / fps` is shown for reference: what a synchronous loop would
+# need). Any fatal problem stops here with its fix, e.g. the `lerobot-calibrate` command line.
 # The simulated arm gets one camera per camera of the policy, at the size it was trained on.
 
 # %%
-sim_cameras = camera_shapes(policy)
-conn = connect_so100(
+conn = make_so100(
     robot,
-    cameras=sim_cameras if robot == "sim" else cameras,
+    cameras=camera_shapes(policy) if robot == "sim" else cameras,
     fps=prof.fps,
     max_relative_target=prof.max_relative_target,
     workdir=out / "so100_sim" if robot == "sim" else None,
     port=port,
     robot_id=robot_id,
 )
-print(conn.kind, type(conn.robot).__name__, "connected:", conn.robot.is_connected)
+report = preflight(policy, conn.robot, fps=fps, robot_type=robot if robot != "sim" else "so101_follower", port=port)
+print(report)
+report.raise_if_failed()  # PreflightError: torque is not enabled
 
 # %% [markdown]
-# ## 3. Check the calibration
+# ## 3. Connect (torque on) and check the calibration
 #
-# The control loop clips every action to these limits (the calibrated range of each servo,
-# converted by LeRobot's bus to action units) before LeRobot's per-step clamp.
+# LeRobot configures the servos and enables torque. The control loop clips every action to these
+# limits (the calibrated range of each servo, converted by LeRobot's bus to action units) before
+# LeRobot's per-step clamp (`max_relative_target`).
 
 # %%
+conn.connect()
 calibration = calibration_table(conn.robot)
 rows = [f"| {r['motor']} | {r['id']} | {r['range_raw']} | {r['limits']} | {r['unit']} |" for r in calibration]
 display(Markdown("\n".join(["| motor | id | raw range | limits | unit |", "|---|---|---|---|---|", *rows])))
 
 # %% [markdown]
-# ## 4. A camera frame
-
-# %%
-obs = conn.robot.get_observation()
-names = list(sim_cameras if robot == "sim" else cameras)
-fig, axes = plt.subplots(1, len(names), figsize=(3 * len(names), 3), squeeze=False)
-for ax, name in zip(axes[0], names, strict=True):
-    ax.imshow(obs[name])
-    ax.set_title(name)
-    ax.axis("off")
-plt.show()
-
-# %% [markdown]
-# ## 5. Run the policy
+# ## 4. Live: the panel
 #
-# Fast decoder, asynchronous inference, joint-limit and relative clamps, watchdog. `runner.stop()`
-# (for instance from a button) or interrupting the kernel ends the run early through the same
-# safe exit. `on_stop="hold"` leaves the arm holding its last position with torque on until the
-# explicit stop below.
+# Fast decoder, asynchronous inference, joint-limit and relative clamps, watchdog
+# (`vla0_smol.so100.deploy`). In Jupyter the panel shows the cameras, predicted / executed / observed
+# joints, the decode latency against `1 / fps`, the watchdog holds and clamp activations; **Start**
+# runs the episode in a background thread (the kernel stays free for the buttons), **Stop** ends it
+# through the library's safe exit: the arm is commanded to its present position. `on_stop="hold"`
+# keeps torque on until the explicit stop in section 6. Run the next cell once the episode is over.
+# Under papermill (CI, `vla0-smol recipes`) the same loop runs at once and prints a line every few
+# steps. The episode is recorded as a LeRobotDataset.
 
 # %%
 recording = out / "so100_recording"
@@ -152,45 +178,47 @@ runner = PolicyRunner(
     policy,
     conn.robot,
     DeployConfig(
-        fps=prof.deploy_fps,
-        max_steps=prof.deploy_steps,
+        fps=fps,
+        max_steps=max_steps,
         task=task,
         decoder="fast",
+        dry_run=dry_run,
         on_stop="hold",
         record_root=str(recording),
     ),
 )
-result = runner.run()
+panel = LivePanel(runner, every=max(1, max_steps // 10), budgets_s=report.budgets_s)
+panel.show()
+
+# %%
+result = panel.finished()  # raises while the episode still runs: press Stop or wait, then run this cell
 print(json.dumps(result.summary(), indent=1))
 
 # %% [markdown]
-# ## 6. Predicted and executed trajectories
+# ## 5. Replay the recorded episode
 #
-# Predicted: the policy's action (gaps: watchdog holds). Executed: what was sent after both
-# clamps. Observed: the joint positions read back from the servos.
+# Reloaded as any LeRobotDataset: the camera frames, and the joints frame by frame (executed actions
+# as `action`, the policy's own as `predicted_action`, 0 where the watchdog held, the joints read
+# back as `observation.state`). In Jupyter a player steps through the frames with the joints of
+# each; headless, a filmstrip.
 
 # %%
-t = np.arange(result.steps) / prof.deploy_fps
-fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True)
-for i, (ax, motor) in enumerate(zip(axes.flat, result.motor_names, strict=True)):
-    ax.plot(t, result.predicted[:, i], ".", label="predicted", alpha=0.7)
-    ax.plot(t, result.executed[:, i], "-", label="executed")
-    ax.plot(t, result.state[:, i], "--", label="observed")
-    ax.axhline(result.joint_limits[0, i], color="grey", lw=0.5)
-    ax.axhline(result.joint_limits[1, i], color="grey", lw=0.5)
-    ax.set_title(motor)
-axes[0, 0].legend(fontsize=8)
-for ax in axes[1]:
-    ax.set_xlabel("time (s)")
-fig.suptitle(f"SO100 deployment ({profile} profile, {conn.kind} arm)")
-fig.tight_layout()
+review = review_recording(Path(result.dataset_root), result)
+print(json.dumps(review, indent=1))
+episode = load_episode(result.dataset_root)
+if panel.interactive:
+    display(replay_widget(episode))
+else:
+    filmstrip(episode)
+    plt.show()
+fig = plot_episode(episode, f"SO100 deployment ({profile} profile, {conn.kind} arm{', dry run' if dry_run else ''})")
 plot = out / "plots" / "so100_trajectories.png"
 plot.parent.mkdir(parents=True, exist_ok=True)
 fig.savefig(plot, dpi=110)
 plt.show()
 
 # %% [markdown]
-# ## 7. Stop
+# ## 6. Stop and summary
 #
 # Disconnecting disables torque on every servo (LeRobot's default): on a real arm, park it near
 # its rest pose first, it goes limp.
@@ -198,16 +226,7 @@ plt.show()
 # %%
 stopped = conn.stop()
 print(stopped)
-
-# %% [markdown]
-# ## 8. Reload and review the recorded episode
-#
-# The control loop wrote the episode with LeRobot's dataset writer: executed actions as `action`,
-# the policy's own as `predicted_action`. Reloaded here as any LeRobotDataset.
-
-# %%
-review = review_recording(Path(result.dataset_root), result)
-print(json.dumps(review, indent=1))
+display(Markdown(summary_markdown(summary_rows(result, report, panel))))
 
 stages = {"data_and_train_s": round(t_trained - t_start, 1), "deploy_s": round(time.perf_counter() - t_trained, 1)}
 summary = deploy_summary(
@@ -216,7 +235,7 @@ summary = deploy_summary(
     (repo_id, root),
     task,
     policy,
-    checkpoint,
+    ckpt,
     calibration,
     result,
     stopped,
@@ -225,6 +244,10 @@ summary = deploy_summary(
     plot=str(plot),
     stage_seconds=stages,
     wall_s=round(time.perf_counter() - t_start, 1),
+    checkpoint_arg=checkpoint or None,
+    dry_run=dry_run,
+    preflight=report.to_dict(),
+    panel={"mode": "widgets" if panel.interactive else "text", "seen": panel.seen, "dropped": panel.dropped},
 )
 save_json(summary, out / "so100_deploy.json")
 print(f"steps {result.steps}, clamp activations {result.clamp_activations}, watchdog holds {result.watchdog_holds}")

@@ -54,6 +54,8 @@ def test_every_recipe_runs_at_the_smoke_profile(tmp_path):
     so100 = json.loads((out / "so100_deploy.json").read_text())
     assert so100["profile"] == "smoke" and so100["steps"] == so100["deploy"]["steps"] > 0
     assert {"clamp_activations", "watchdog_holds"} <= set(so100)
+    assert so100["preflight"]["ok"] and so100["panel"]["mode"] == "text"  # headless: the panel's text lines
+    assert so100["panel"]["seen"] + so100["panel"]["dropped"] == so100["steps"] and so100["dry_run"] is False
     assert "(no result" not in tables
     for recipe in ["quickstart", "action_as_text", "masking", "grammar", "ensembling", "blog_tables"]:
         record = json.loads((out / f"{recipe}.json").read_text())

@@ -123,7 +123,7 @@ def summary_rows(result, preflight=None, panel=None) -> list[tuple[str, str]]:
         ("chunks (late)", f"{result.chunks} ({result.late_chunks})"),
     ]
     if result.steps:
-        rows.append(("max |executed - observed|", f"{np.abs(result.executed - result.state).max():.2f}"))
+        rows.append(("max abs(executed - observed)", f"{np.abs(result.executed - result.state).max():.2f}"))
     if preflight is not None:
         rows.append(("pre-flight", ("OK" if preflight.ok else "FAILED") + f", {len(preflight.problems)} note(s)"))
         if preflight.latency_s is not None:
