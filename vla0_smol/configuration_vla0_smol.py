@@ -1,7 +1,11 @@
 """Configuration of the VLA-0-Smol policy (LeRobot policy type ``vla0_smol``).
 
-Defaults are the blog's PushT recipe on SmolVLM2-500M (see ``../README.md`` for the mapping
-from the blog's wording to these names). ``vlm_model_name="tiny"`` selects the embedded
+Defaults are the blog's recipe on SmolVLM2-500M (see ``../README.md`` for the mapping from the
+blog's wording to these names, and where each value comes from), except the two settings that
+only fit some datasets: ``crop_shape`` (a size in pixels) and ``relative_actions`` (actions that
+are absolute targets in the state's units) are off by default, as in the authors' code, and the
+benchmark profiles set them (PushT: 84 x 84 of 96 x 96, relative; LIBERO: 230 x 230 of 256 x 256,
+absolute). ``vlm_model_name="tiny"`` selects the embedded
 offline preset shipped in ``vla0_smol/presets/tiny``.
 """
 
@@ -48,14 +52,14 @@ class VLA0SmolConfig(PreTrainedConfig):
     dtype: str = "float32"  # "bfloat16": bf16 autocast (accelerate); float16 diverged in the blog
 
     # Images.
-    crop_shape: tuple[int, int] | None = (84, 84)  # random crop in training, centre crop at eval
+    crop_shape: tuple[int, int] | None = None  # random crop in training, centre crop at eval (PushT: 84 x 84)
     image_size: int | None = None  # side fed to the vision encoder; None = the encoder's own
     image_interpolation: str = "bilinear"  # resize to image_size; "bicubic": as SmolVLM's fast image processor
 
     # Action text (VLA-0).
     num_bins: int = 512  # integers per dimension (authors' code default)
     use_state: bool = True  # discretised state in the prompt
-    relative_actions: bool = True  # predict action - state (raw units, own statistics)
+    relative_actions: bool = False  # predict action - state (raw units, own statistics; PushT: on)
     relative_state_index: list[int] | None = None  # per action dim: state index subtracted, -1 = absolute
     system_prompt: str | None = None  # None = no system turn; "default" = VLA-0's format prompt
     default_task: str | None = None  # used when an observation carries no task string
@@ -68,6 +72,10 @@ class VLA0SmolConfig(PreTrainedConfig):
     mask_max_fraction: float = 0.15
     mask_skip_prob: float = 0.1
     mask_token: str = "_"  # text of the token that replaces masked content
+
+    # Training data. lerobot-train reads this field: the last frames of each episode are not
+    # sampled (their chunks are mostly padding). 1: the authors' code (configs vla0*.json).
+    drop_n_last_frames: int = 1
     seed: int = 0  # seeds the masking generator
 
     # Inference.
@@ -111,6 +119,8 @@ class VLA0SmolConfig(PreTrainedConfig):
             raise ValueError(f"image_interpolation must be one of {INTERPOLATIONS}, got {self.image_interpolation!r}")
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be 'float32' or 'bfloat16' (float16 diverges), got {self.dtype!r}")
+        if self.drop_n_last_frames < 0:
+            raise ValueError(f"drop_n_last_frames must be >= 0, got {self.drop_n_last_frames}")
         if self.crop_shape is not None and (len(self.crop_shape) != 2 or min(self.crop_shape) < 1):
             raise ValueError(f"crop_shape must be (height, width) with positive sides, got {self.crop_shape}")
 

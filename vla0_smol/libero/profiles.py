@@ -79,6 +79,7 @@ _LIBERO_POLICY = {
     "execution": "temporal",  # blog protocol: temporal ensembling over the 8 overlapping chunks
     "relative_actions": False,  # LIBERO's 7-D actions are used as they are ("absolute" in VLA-0)
     "masking": "whole",
+    "mask_max_fraction": 0.1,  # authors' vla0_libero.json (their default; PushT's is 0.15)
     "crop_shape": (230, 230),  # 230x230 random crop of 256x256 frames
 }
 _TINY = {"vlm_model_name": "tiny", "device": "cpu", "optimizer_lr": 1e-3, "scheduler_decay_lr": 1e-4}
@@ -161,7 +162,7 @@ LIBERO_PROFILES = {
             "device": "cuda",
             "optimizer_lr": 5e-5,
             "scheduler_decay_lr": 5e-6,
-            "scheduler_warmup_steps": 3_333,  # PushT's 1,000 of 30,000 stretched to 100,000
+            "scheduler_warmup_steps": 1_000,  # authors' vla0_libero.json (the blog does not say)
             "scheduler_decay_steps": 100_000,
         },
     ),

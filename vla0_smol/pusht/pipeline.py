@@ -27,7 +27,7 @@ def pusht_config(vlm_model_name: str = "tiny", **fields):
     from ..configuration_vla0_smol import VLA0SmolConfig
     from .task import PUSHT_TASK
 
-    fields = {"device": "cpu", "relative_actions": False, "default_task": PUSHT_TASK, **fields}
+    fields = {"device": "cpu", "relative_actions": False, "crop_shape": (84, 84), "default_task": PUSHT_TASK, **fields}
     return VLA0SmolConfig(
         vlm_model_name=vlm_model_name,
         input_features={

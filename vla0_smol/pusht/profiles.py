@@ -57,8 +57,12 @@ class PushTProfile:
         return asdict(self)
 
 
+# PushT's settings of the blog (authors' config vla0.json): an 84 x 84 random crop of the 96 x 96
+# frames, relative actions. The config's defaults leave both off (they depend on the dataset).
+_PUSHT = {"crop_shape": (84, 84), "relative_actions": True}
 # The tiny model learns from scratch: a larger learning rate and a short warm-up suit it.
 _TINY = {
+    **_PUSHT,
     "vlm_model_name": "tiny",
     "optimizer_lr": 1e-3,
     "scheduler_decay_lr": 1e-4,
@@ -102,9 +106,9 @@ PUSHT = {
         eval_episodes=64,
         eval_batch=16,
         eval_max_steps=300,
-        save_freq=5_000,
+        save_freq=3_000,  # every checkpoint is evaluated; the authors evaluate every 3,000 steps
         device="cuda",
-        policy={"vlm_model_name": REAL_VLM, "dtype": "bfloat16", "device": "cuda"},
+        policy={**_PUSHT, "vlm_model_name": REAL_VLM, "dtype": "bfloat16", "device": "cuda"},
     ),
 }
 
