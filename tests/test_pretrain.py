@@ -1,0 +1,124 @@
+"""Pretraining of the tiny VLM: its generated questions, its resumable loop, its shipped weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vla0_smol.backbone import PRESETS, load_processor, load_vlm
+from vla0_smol.presets import pretrain_data as pd
+from vla0_smol.presets.pretrain import PretrainConfig, Questions, evaluate, pretrain
+
+T_GRAY = np.array([119, 136, 153])  # gym-pusht draws the block in LightSlateGray
+
+
+@pytest.fixture(scope="module")
+def gen():
+    g = pd.Generator(seed=0)
+    yield g
+    if g._pusht is not None:
+        g._pusht.close()
+
+
+def test_number_answers_follow_their_question():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        task, state, answer = pd.interpolate(rng, None)
+        ax, ay, bx, by = state
+        path = np.array(answer).reshape(pd.HORIZON, 2)
+        assert abs(path[-1, 0] - bx) <= 0 and abs(path[-1, 1] - by) <= 0
+        steps = np.diff(np.vstack([[ax, ay], path]), axis=0)
+        assert np.abs(steps - steps.mean(0)).max() <= 1  # equal strides, up to rounding
+        task, state, answer = pd.offset(rng, None)
+        assert answer == [state[2] - state[0] + 256, state[3] - state[1] + 256]
+        task, state, answer = pd.add(rng, None)
+        k = int(task.split()[1])
+        sign = 1 if task.startswith("Add") else -1
+        assert answer == [s + sign * k for s in state]
+        task, state, answer = pd.sort(rng, None)
+        assert answer == sorted(state)
+    for fn in (pd.copy, pd.add, pd.offset, pd.sort, pd.extreme, pd.interpolate):
+        _, state, answer = fn(rng, None)
+        assert all(0 <= v <= pd.MAX_INT for v in state + answer)
+
+
+def test_shape_positions_are_where_the_shape_is_drawn():
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        img, objects = pd.shapes_scene(rng, 1)
+        name, xy = objects[0]
+        colour = np.array(pd.COLOURS[name.split()[0]])
+        ys, xs = np.nonzero((img == colour).all(-1))
+        centroid = np.array([xs.mean() + 0.5, ys.mean() + 0.5]) * pd.WORLD / pd.IMAGE
+        # a triangle's centroid lies below its bounding circle's centre
+        tol = 35 if "triangle" in name else 6
+        assert np.abs(centroid - xy).max() < tol, (name, centroid, xy)
+
+
+def test_pusht_answers_match_the_rendered_frame(gen):
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        image, agent, block, angle = gen.pusht.frame(rng)
+        gray = np.abs(image.astype(int) - T_GRAY).sum(-1) < 30
+        ys, xs = np.nonzero(gray)
+        centroid = np.array([xs.mean() + 0.5, ys.mean() + 0.5]) * pd.WORLD / pd.IMAGE
+        # the T's pixel centroid is within its bar's half-length of the body position
+        assert np.linalg.norm(centroid - block) < 60, (centroid, block)
+        _, _, answer = pd.pusht_block(rng, (image, agent, block, angle))
+        assert np.abs(np.array(answer) - block).max() <= 0.5
+
+
+def test_batches_depend_only_on_seed_and_index(gen):
+    a = gen.batch(7, 6)
+    b = pd.Generator(seed=0).batch(7, 6)
+    assert [(e.task, e.state, e.answer) for e in a] == [(e.task, e.state, e.answer) for e in b]
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b, strict=True))
+    c = gen.batch(8, 6)
+    assert [(e.task, e.answer) for e in a] != [(e.task, e.answer) for e in c]
+
+
+def test_unknown_skill_is_named():
+    with pytest.raises(ValueError, match="juggle"):
+        pd.Generator(0, {"juggle": 1.0})
+
+
+def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path):
+    common = dict(batch_size=2, steps=4, warmup=1, log_every=1, eval_every=1000, save_every=2, threads=1)
+    straight = PretrainConfig(out_dir=str(tmp_path / "a"), export_dir=str(tmp_path / "ea"), **common)
+    pretrain(straight, progress=lambda s: None)
+    half = PretrainConfig(out_dir=str(tmp_path / "b"), export_dir=str(tmp_path / "eb"), **{**common, "steps": 2})
+    pretrain(half, progress=lambda s: None)
+    resumed = PretrainConfig(out_dir=str(tmp_path / "b"), export_dir=str(tmp_path / "eb"), **common)
+    pretrain(resumed, progress=lambda s: None)
+    wa = load_vlm(str(tmp_path / "ea")).state_dict()
+    wb = load_vlm(str(tmp_path / "eb")).state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    rows = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4]  # each step logged once
+    assert [r["step"] for r in rows if "eval" in r] == [2, 4]  # where each part stopped
+    provenance = json.loads((tmp_path / "eb" / "provenance.json").read_text())
+    assert provenance["steps"] == 4 and set(provenance["final_metrics"]) == set(pd.MIXTURE)
+
+
+SHIPPED = PRESETS["tiny-pretrained"] / "model.safetensors"
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the pretrained tiny preset is not built")
+def test_shipped_weights_have_the_skills_their_provenance_claims(gen):
+    """Fresh questions (a seed the run never saw): the shipped weights beat random init by far."""
+    provenance = json.loads((SHIPPED.parent / "provenance.json").read_text())
+    assert SHIPPED.stat().st_size < 25 * 2**20
+    skills = ["copy", "interpolate", "pusht_agent", "pusht_block"]
+    processor = load_processor("tiny-pretrained")
+    questions = Questions(processor)
+    pretrained = evaluate(load_vlm("tiny-pretrained"), questions, gen, 16, seed=12345, skills=skills)
+    torch.manual_seed(0)
+    scratch = evaluate(load_vlm("tiny"), questions, gen, 16, seed=12345, skills=skills)
+    for skill in skills:
+        claimed = provenance["final_metrics"][skill]["mae"]
+        # within noise of what the provenance records, and far from an untrained model
+        assert pretrained[skill]["mae"] < max(2 * claimed, claimed + 10), (skill, pretrained[skill], claimed)
+        assert pretrained[skill]["mae"] < 0.5 * scratch[skill]["mae"], (skill, pretrained[skill], scratch[skill])
