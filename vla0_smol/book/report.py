@@ -7,31 +7,31 @@ from pathlib import Path
 from ..training import read_metrics
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float]):
+    """A figure and its axes outside pyplot: no backend is chosen and nothing is left open.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    A ``matplotlib.figure.Figure`` renders itself to PNG without a GUI, so the caller's backend
+    (``inline`` in Jupyter, a window in a script) is never changed.
+    """
+    from matplotlib.figure import Figure
 
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def _save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
     return path
 
 
 def plot_training_loss(run_dir: Path, path: Path, title: str = "training loss") -> Path | None:
     """Loss per logged step from ``metrics.jsonl`` as a PNG (None if nothing was logged)."""
-    plt = _pyplot()
-
     rows = read_metrics(run_dir)
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = _figure(figsize=(6, 3.5))
     ax.plot([r["steps"] for r in rows], [r["loss"] for r in rows], marker=".")
     ax.set(xlabel="step", ylabel="cross-entropy on action tokens", title=title, yscale="log")
     ax.grid(alpha=0.3)
@@ -161,12 +161,10 @@ def render_blog_tables(profile_dir: Path) -> str:
 
 def plot_ablation(summary: dict, path: Path) -> Path:
     """Bar chart of success and coverage per arm."""
-    plt = _pyplot()
-
     arms = summary["arms"]
     names = [a["arm"] for a in arms]
     x = range(len(arms))
-    fig, ax = plt.subplots(figsize=(1.6 * len(arms) + 2, 3.5))
+    fig, ax = _figure(figsize=(1.6 * len(arms) + 2, 3.5))
     ax.bar([i - 0.2 for i in x], [a["success_rate"] for a in arms], width=0.4, label="success rate")
     ax.bar([i + 0.2 for i in x], [a["mean_max_coverage"] for a in arms], width=0.4, label="mean max coverage")
     ax.set_xticks(list(x), names, rotation=15)
@@ -179,11 +177,9 @@ def plot_ablation(summary: dict, path: Path) -> Path:
 
 def plot_lr_curve(summary: dict, path: Path) -> Path:
     """Success and coverage against learning rate (log scale)."""
-    plt = _pyplot()
-
     arms = summary["arms"]
     lrs = [a["policy_overrides"]["optimizer_lr"] for a in arms]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = _figure(figsize=(5, 3.5))
     ax.plot(lrs, [a["success_rate"] for a in arms], "o-", label="success rate")
     ax.plot(lrs, [a["mean_max_coverage"] for a in arms], "s--", label="mean max coverage")
     ax.set(
