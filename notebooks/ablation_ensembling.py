@@ -26,9 +26,14 @@
 # re-running continues an interrupted grid.
 
 # %% tags=["parameters"]
-profile = "smoke"
-seed = 0
-out_dir = "results/smoke"
+# Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
+# profile: "smoke" a tiny random-init model and a few steps (CI); "cpu" the tiny preset on a laptop
+#   CPU; "full" SmolVLM2-500M and the real datasets on a GPU (the blog's settings).
+# Wall time on 2 CPU cores: smoke not timed yet; cpu 35 min (1 training run, 2 evaluations).
+# full: GPU, hours (one SmolVLM2-500M training run per arm).
+profile = "smoke"  # only sizes change with it, never the code path
+seed = 0  # seeds data generation, training and evaluation
+out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
 
 # %%
 from pathlib import Path
@@ -36,8 +41,11 @@ from pathlib import Path
 from IPython.display import Image, Markdown, display
 
 from vla0_smol.book.ablation import blog_grid, run_grid
+from vla0_smol.book.paths import results_dir
 from vla0_smol.book.report import plot_ablation, pusht_table
 from vla0_smol.pusht.profiles import pusht_profile
+
+out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 
 arms = blog_grid("ablation_ensembling", base_lr=pusht_profile(profile).policy.get("optimizer_lr", 5e-5))
 for arm in arms:

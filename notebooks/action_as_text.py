@@ -27,13 +27,17 @@
 #    and, in training, the action text as the assistant's answer.
 
 # %% tags=["parameters"]
-profile = "smoke"
-seed = 0
-out_dir = "results/smoke"
+# Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
+# profile: "smoke" a tiny random-init model and a few steps (CI); "cpu" the tiny preset on a laptop
+#   CPU; "full" SmolVLM2-500M and the real datasets on a GPU (the blog's settings).
+# Wall time on 2 CPU cores: smoke not timed yet; cpu 12 s.
+# full: seconds, once SmolVLM2-500M's processor is in the HF cache.
+profile = "smoke"  # only sizes change with it, never the code path
+seed = 0  # seeds data generation, training and evaluation
+out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
 
 # %%
 import html
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -41,11 +45,14 @@ from IPython.display import HTML, display
 
 from vla0_smol import ActionTokenizer, BinTokenTable, PromptBuilder
 from vla0_smol.backbone import load_processor
+from vla0_smol.book.paths import data_dir, results_dir
 from vla0_smol.pusht.pipeline import pusht_dataset
 from vla0_smol.pusht.profiles import pusht_profile
 from vla0_smol.stats import load_columns
 
-repo_id, root = pusht_dataset(pusht_profile(profile), Path("data"), seed=seed)
+out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
+
+repo_id, root = pusht_dataset(pusht_profile(profile), data_dir(), seed=seed)
 cols = load_columns(root, ["action", "observation.state", "episode_index"])
 actions, states = cols["action"], cols["observation.state"]
 print(f"{len(actions)} frames; action range {actions.min(0)} .. {actions.max(0)}")
@@ -103,7 +110,7 @@ plt.show()
 # the end-of-turn token carry loss (green).
 
 # %%
-processor = load_processor("tiny")
+processor = load_processor(pusht_profile(profile).policy["vlm_model_name"])
 table = BinTokenTable(processor.tokenizer, num_bins)
 builder = PromptBuilder(processor, table, num_images=1, use_state=True, system_prompt=None, horizon=10, action_dim=2)
 state_bins = ActionTokenizer(states.min(0), states.max(0), num_bins).to_bins(states[0])

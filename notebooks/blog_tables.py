@@ -23,9 +23,14 @@
 # `smoke` and `cpu` numbers are the tiny preset's.
 
 # %% tags=["parameters"]
-profile = "smoke"
-seed = 0
-out_dir = "results/smoke"
+# Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
+# profile: "smoke" a tiny random-init model and a few steps (CI); "cpu" the tiny preset on a laptop
+#   CPU; "full" SmolVLM2-500M and the real datasets on a GPU (the blog's settings).
+# Wall time on 2 CPU cores: smoke not timed yet; cpu 12 s.
+# full: seconds.
+profile = "smoke"  # only sizes change with it, never the code path
+seed = 0  # seeds data generation, training and evaluation
+out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
 
 # %%
 import json
@@ -33,7 +38,10 @@ from pathlib import Path
 
 from IPython.display import Image, Markdown, display
 
+from vla0_smol.book.paths import results_dir
 from vla0_smol.book.report import BLOG_PUSHT, plot_ablation, plot_lr_curve, render_blog_tables
+
+out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 
 out = Path(out_dir)
 tables = render_blog_tables(out)

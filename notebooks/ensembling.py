@@ -27,23 +27,30 @@
 # grows with the horizon), so the smoothing is visible without training anything.
 
 # %% tags=["parameters"]
-profile = "smoke"
-seed = 0
-out_dir = "results/smoke"
+# Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
+# profile: "smoke" a tiny random-init model and a few steps (CI); "cpu" the tiny preset on a laptop
+#   CPU; "full" SmolVLM2-500M and the real datasets on a GPU (the blog's settings).
+# Wall time on 2 CPU cores: smoke not timed yet; cpu 11 s.
+# full: seconds.
+profile = "smoke"  # only sizes change with it, never the code path
+seed = 0  # seeds data generation, training and evaluation
+out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
 
 # %%
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from vla0_smol import ChunkQueue, TemporalEnsembler, ensemble_offline
+from vla0_smol.book.paths import data_dir, results_dir
 from vla0_smol.pusht.pipeline import pusht_dataset
 from vla0_smol.pusht.profiles import pusht_profile
 from vla0_smol.stats import load_columns
 
-_, root = pusht_dataset(pusht_profile(profile), Path("data"), seed=seed)
+out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
+
+_, root = pusht_dataset(pusht_profile(profile), data_dir(), seed=seed)
 cols = load_columns(root, ["action", "episode_index"])
 traj = cols["action"][cols["episode_index"] == 0]  # (T, 2)
 H, n, T = 10, 5, len(traj)

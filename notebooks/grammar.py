@@ -25,16 +25,25 @@
 # every output parses.
 
 # %% tags=["parameters"]
-profile = "smoke"
-seed = 0
-out_dir = "results/smoke"
+# Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
+# profile: "smoke" a tiny random-init model and a few steps (CI); "cpu" the tiny preset on a laptop
+#   CPU; "full" SmolVLM2-500M and the real datasets on a GPU (the blog's settings).
+# Wall time on 2 CPU cores: smoke not timed yet; cpu 52 s.
+# full: minutes on a GPU (SmolVLM2-500M weights from the HF cache).
+profile = "smoke"  # only sizes change with it, never the code path
+seed = 0  # seeds data generation, training and evaluation
+out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
 
 # %%
 import numpy as np
 import torch
 
 from vla0_smol import ActionTokenizer
+from vla0_smol.book.paths import results_dir
 from vla0_smol.grammar import action_ebnf
+from vla0_smol.pusht.profiles import pusht_profile
+
+out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 
 print(action_ebnf(count=3, num_bins=512))
 
@@ -45,7 +54,7 @@ from vla0_smol.pusht.pipeline import pusht_policy
 
 n_samples = {"smoke": 8, "cpu": 64, "full": 64}[profile]
 torch.manual_seed(seed)
-policy = pusht_policy("tiny").eval()  # random weights: untrained
+policy = pusht_policy(pusht_profile(profile).policy["vlm_model_name"]).eval()  # not fine-tuned: untrained
 config = policy.config
 tok = policy.processor.tokenizer
 act_tok = ActionTokenizer(np.zeros(2), np.full(2, 512.0), config.num_bins)

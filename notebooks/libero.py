@@ -50,9 +50,14 @@
 # "this run" then sit next to the blog's 94.1 (temporal ensembling) and 90.7 (8 steps ahead).
 
 # %% tags=["parameters"]
-profile = "smoke"
-seed = 0
-out_dir = "results/smoke"
+# Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
+# profile: "smoke" a tiny random-init model and a few steps (CI); "cpu" the tiny preset on a laptop
+#   CPU; "full" SmolVLM2-500M and the real datasets on a GPU (the blog's settings).
+# Wall time on 2 CPU cores: smoke not timed yet; cpu not timed yet.
+# full: GPU, hours (the blog's LIBERO training).
+profile = "smoke"  # only sizes change with it, never the code path
+seed = 0  # seeds data generation, training and evaluation
+out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
 checkpoint = ""  # a folder or hub id (vla0_smol or the authors' vla0) to evaluate; empty: train
 
 # %%
@@ -62,9 +67,12 @@ from pathlib import Path
 
 from IPython.display import Image, Markdown, Video, display
 
+from vla0_smol.book.paths import results_dir
 from vla0_smol.book.report import libero_table
 from vla0_smol.libero.pipeline import launch_command, run_dir_for, run_libero, train_spec
 from vla0_smol.libero.profiles import libero_policy_config, libero_profile
+
+out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 
 prof = libero_profile(profile)
 print(json.dumps(prof.to_dict(), indent=1, default=str))

@@ -26,9 +26,14 @@
 # tokens after a mask must be predicted without seeing what it hid.
 
 # %% tags=["parameters"]
-profile = "smoke"
-seed = 0
-out_dir = "results/smoke"
+# Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
+# profile: "smoke" a tiny random-init model and a few steps (CI); "cpu" the tiny preset on a laptop
+#   CPU; "full" SmolVLM2-500M and the real datasets on a GPU (the blog's settings).
+# Wall time on 2 CPU cores: smoke not timed yet; cpu 12 s.
+# full: seconds, once SmolVLM2-500M's processor is in the HF cache.
+profile = "smoke"  # only sizes change with it, never the code path
+seed = 0  # seeds data generation, training and evaluation
+out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
 
 # %%
 import matplotlib.pyplot as plt
@@ -36,8 +41,12 @@ import numpy as np
 
 from vla0_smol import BinTokenTable, MaskingConfig, mask_actions
 from vla0_smol.backbone import load_processor
+from vla0_smol.book.paths import results_dir
+from vla0_smol.pusht.profiles import pusht_profile
 
-processor = load_processor("tiny")
+out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
+
+processor = load_processor(pusht_profile(profile).policy["vlm_model_name"])  # the profile's backbone
 tok = processor.tokenizer
 table = BinTokenTable(tok, 512)
 mask_id = tok.encode("_", add_special_tokens=False)[0]

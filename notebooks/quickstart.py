@@ -33,9 +33,14 @@
 # and that checkpoint is evaluated.
 
 # %% tags=["parameters"]
-profile = "smoke"
-seed = 0
-out_dir = "results/smoke"
+# Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
+# profile: "smoke" a tiny random-init model and a few steps (CI); "cpu" the tiny preset on a laptop
+#   CPU; "full" SmolVLM2-500M and the real datasets on a GPU (the blog's settings).
+# Wall time on 2 CPU cores: smoke not timed yet; cpu 12-22 min (the `make demo` run).
+# full: GPU, hours (the blog's PushT training).
+profile = "smoke"  # only sizes change with it, never the code path
+seed = 0  # seeds data generation, training and evaluation
+out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
 checkpoint = ""  # a folder or hub id (vla0_smol or the authors' vla0) to evaluate; empty: train
 
 # %%
@@ -45,9 +50,12 @@ from pathlib import Path
 from IPython.display import Video, display
 
 from vla0_smol.book.ablation import BLOG_FINAL
+from vla0_smol.book.paths import data_dir, results_dir
 from vla0_smol.convert import resolve_checkpoint
 from vla0_smol.pusht.pipeline import evaluate_checkpoint, pusht_dataset, run_dir_for, train_pusht
 from vla0_smol.pusht.profiles import pusht_profile
+
+out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 
 prof = pusht_profile(profile).with_policy(**BLOG_FINAL)
 print(json.dumps(prof.to_dict(), indent=1))
@@ -57,7 +65,7 @@ print(json.dumps(prof.to_dict(), indent=1))
 
 # %%
 if not checkpoint:
-    repo_id, root = pusht_dataset(prof, Path("data"), seed=seed)
+    repo_id, root = pusht_dataset(prof, data_dir(), seed=seed)
     print(repo_id, root)
 
 # %% [markdown]

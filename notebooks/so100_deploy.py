@@ -48,9 +48,14 @@
 # says nothing about a real task: it shows the pipeline and the safety machinery at work.
 
 # %% tags=["parameters"]
-profile = "smoke"
-seed = 0
-out_dir = "results/smoke"
+# Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
+# profile: "smoke" a tiny random-init model and a few steps (CI); "cpu" the tiny preset on a laptop
+#   CPU; "full" SmolVLM2-500M and the real datasets on a GPU (the blog's settings).
+# Wall time on 2 CPU cores: smoke not timed yet; cpu not timed yet.
+# full: GPU, hours (fine-tuning SmolVLM2-500M).
+profile = "smoke"  # only sizes change with it, never the code path
+seed = 0  # seeds data generation, training and evaluation
+out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
 checkpoint = ""  # a checkpoint folder or hub id (vla0_smol, or the authors' vla0: converted once); "": fine-tune first
 robot = "sim"  # "sim" (emulated bus, no hardware) | "so100_follower" | "so101_follower"
 port = "/dev/ttyACM0"  # real arm only (lerobot-find-port)
@@ -70,6 +75,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
+from vla0_smol.book.paths import data_dir, results_dir
 from vla0_smol.convert import resolve_checkpoint
 from vla0_smol.results import save_json
 from vla0_smol.so100.arm import (
@@ -87,6 +93,8 @@ from vla0_smol.so100.pipeline import so100_dataset, train_so100
 from vla0_smol.so100.preflight import preflight
 from vla0_smol.so100.profiles import so100_profile
 from vla0_smol.so100.replay import filmstrip, load_episode, plot_episode, replay_widget, summary_markdown, summary_rows
+
+out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 
 t_start = time.perf_counter()
 out = Path(out_dir)
@@ -110,7 +118,7 @@ if checkpoint:
     repo_id, root, info = None, None, {}
     ckpt = resolve_checkpoint(checkpoint, out / "checkpoints").resolve()
 else:
-    repo_id, root = so100_dataset(prof, Path("data"), seed=seed)
+    repo_id, root = so100_dataset(prof, data_dir(), seed=seed)
     info = dataset_info(repo_id, root)
     print(repo_id, info)
     ckpt = train_so100(prof, out, (repo_id, root), seed=seed)

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--profile", default="smoke", choices=["smoke", "cpu", "full"])
     run.add_argument("--only", nargs="+", metavar="NAME", help="run only these recipes (blog_tables always runs)")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--results-dir", type=Path, default=Path("results"))
+    run.add_argument("--results-dir", type=Path, help="default: results/ at the repository root")
     run.add_argument(
         "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
         help="a recipe parameter (a string), e.g. -p checkpoint olegbalakhnov/libero_vla0_final; repeatable",

@@ -2,8 +2,10 @@
 
 Each notebook of ``recipes/`` (paired with ``notebooks/*.py``) has one cell tagged
 ``parameters`` (``profile``, ``seed``, ``out_dir``). Executed copies go to
-``results/<profile>/executed/``; a failing recipe does not stop the others, and the run ends
-with ``blog_tables``, which renders whatever results exist.
+``results/<profile>/executed/``, each recipe's printed output to ``results/<profile>/logs/``;
+a failing recipe does not stop the others, and the run ends with ``blog_tables``, which
+renders whatever results exist. One line per recipe says which one runs, the time elapsed and
+an estimate of the time left from :data:`KNOWN_SECONDS`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from .paths import repo_root
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository: recipes/, notebooks/
+ROOT = repo_root()  # the repository: recipes/, notebooks/
 
 # Reading order of the book; blog_tables always runs last.
 RECIPES = [
@@ -36,6 +38,46 @@ RECIPES = [
     "so100_deploy",
     "blog_tables",
 ]
+
+
+# Measured wall times (s) on 2 shared CPU cores, for the progress line's estimate of the time
+# left; a recipe missing here is counted as unknown. cpu: README's "Recipe book" figures (an
+# ablation arm is one ~20 min training run).
+KNOWN_SECONDS: dict[str, dict[str, float]] = {
+    "smoke": {},
+    "cpu": {
+        "quickstart": 1200,
+        "action_as_text": 12,
+        "masking": 12,
+        "grammar": 52,
+        "ensembling": 11,
+        "ablation_lr": 4 * 1200,
+        "ablation_vision": 2 * 1200,
+        "ablation_state_action": 4 * 1200,
+        "ablation_system_prompt": 2 * 1200,
+        "ablation_masking": 3 * 1200,
+        "ablation_ensembling": 2100,
+        "blog_tables": 12,
+    },
+}
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def progress_line(i: int, names: list[str], profile: str, elapsed: float) -> str:
+    """``[i/n] name  elapsed ..., left ~...`` for the recipe ``names[i - 1]`` about to start."""
+    known = KNOWN_SECONDS.get(profile, {})
+    left = names[i - 1 :]
+    eta = sum(known[n] for n in left if n in known)
+    unknown = [n for n in left if n not in known]
+    est = f"left ~{_clock(eta)}" if eta else "left: unknown"
+    if eta and unknown:
+        est += f" + {len(unknown)} recipe(s) never timed at {profile}"
+    return f"[{i}/{len(names)}] {names[i - 1]:24s} elapsed {_clock(elapsed)}, {est}"
 
 
 @dataclass
@@ -78,7 +120,7 @@ def run_recipes(
     profile: str = "smoke",
     only: list[str] | None = None,
     seed: int = 0,
-    results_dir: Path = Path("results"),
+    results_dir: Path | None = None,
     recipes_dir: Path = ROOT / "recipes",
     timeout: int | None = None,
     parameters: dict | None = None,
@@ -87,7 +129,9 @@ def run_recipes(
 
     ``parameters`` are further values of the recipes' ``parameters`` cells (e.g.
     ``{"checkpoint": "olegbalakhnov/libero_vla0_final"}``); a recipe without such a parameter is
-    given only those it declares.
+    given only those it declares. ``results_dir`` defaults to the repository's ``results/``.
+    Each recipe's printed output (stdout and stderr of its cells) is kept in
+    ``<results_dir>/<profile>/logs/<recipe>.log``, written as the cells run.
     """
     import papermill as pm
 
@@ -97,36 +141,45 @@ def run_recipes(
     names = [n for n in RECIPES if (not only or n in only) and n != "blog_tables"] + ["blog_tables"]
     extra = parameters
     check_parameters(names, extra, recipes_dir)
-    out_dir = Path(results_dir).resolve() / profile
-    executed = out_dir / "executed"
+    out_dir = (Path(results_dir).resolve() if results_dir else ROOT / "results") / profile
+    executed, logs = out_dir / "executed", out_dir / "logs"
     executed.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
     kernel = kernel_name()
     runs = []
-    for name in tqdm(names, desc=f"recipes ({profile})", unit="recipe"):
+    start = time.perf_counter()
+    for i, name in enumerate(names, 1):
+        print(progress_line(i, names, profile, time.perf_counter() - start), flush=True)
         src = Path(recipes_dir) / f"{name}.ipynb"
         t0 = time.perf_counter()
         error = None
-        try:
-            if not src.exists():
-                raise FileNotFoundError(f"{src} does not exist (run `jupytext --sync notebooks/{name}.py`)")
-            pm.execute_notebook(
-                str(src),
-                str(executed / f"{name}.ipynb"),
-                parameters=recipe_parameters(src, {"profile": profile, "seed": seed, "out_dir": str(out_dir)}, extra),
-                kernel_name=kernel,
-                cwd=str(ROOT),
-                progress_bar=False,
-                execution_timeout=timeout,
-            )
-        except Exception as err:  # noqa: BLE001 - report and go on with the next recipe
-            cell = getattr(err, "exec_count", None) or getattr(err, "cell_index", None)
-            where = f" (cell {cell})" if cell is not None else ""
-            detail = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
-            error = f"{detail[0]}{where}: {str(detail[1]).splitlines()[0] if detail[1] else ''}"
-            tqdm.write(f"FAILED {name}{where}: {error}")
+        with open(logs / f"{name}.log", "w") as log:
+            log.write(f"# {name} at profile {profile}, seed {seed}; executed copy: {executed / (name + '.ipynb')}\n")
+            try:
+                if not src.exists():
+                    raise FileNotFoundError(f"{src} does not exist (run `jupytext --sync notebooks/{name}.py`)")
+                base = {"profile": profile, "seed": seed, "out_dir": str(out_dir)}
+                pm.execute_notebook(
+                    str(src),
+                    str(executed / f"{name}.ipynb"),
+                    parameters=recipe_parameters(src, base, extra),
+                    kernel_name=kernel,
+                    cwd=str(ROOT),
+                    progress_bar=False,
+                    stdout_file=log,
+                    stderr_file=log,
+                    execution_timeout=timeout,
+                )
+            except Exception as err:  # noqa: BLE001 - report and go on with the next recipe
+                cell = getattr(err, "exec_count", None) or getattr(err, "cell_index", None)
+                where = f" (cell {cell})" if cell is not None else ""
+                detail = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
+                error = f"{detail[0]}{where}: {str(detail[1]).splitlines()[0] if detail[1] else ''}"
+                log.write(f"\nFAILED: {error}\n")
         runs.append(RecipeRun(name, time.perf_counter() - t0, error))
         record_run(out_dir, runs[-1], profile, seed, executed / f"{name}.ipynb")
-        tqdm.write(f"{'ok' if error is None else 'FAILED':6s} {name:24s} {runs[-1].seconds:7.1f} s")
+        status = "ok" if error is None else f"FAILED {error}; log: {logs / (name + '.log')}"
+        print(f"      {name:24s} {runs[-1].seconds:7.1f} s  {status}", flush=True)
     return runs
 
 
@@ -153,10 +206,13 @@ def check_parameters(names: list[str], extra: dict | None, recipes_dir: Path = R
         raise ValueError(f"no recipe of this run has the parameter(s) {unknown}; theirs: {sorted(declared)}")
 
 
-def main(profile: str, only: list[str] | None, seed: int, results_dir: Path, parameters: dict | None = None) -> int:
+def main(
+    profile: str, only: list[str] | None, seed: int, results_dir: Path | None = None, parameters: dict | None = None
+) -> int:
     runs = run_recipes(profile, only, seed, results_dir, parameters=parameters)
     failed = [r for r in runs if r.error]
     print(f"\n{len(runs) - len(failed)} passed, {len(failed)} failed")
+    out = (Path(results_dir).resolve() if results_dir else ROOT / "results") / profile
     for r in failed:
-        print(f"  {r.name}: {r.error}  (see {Path(results_dir) / profile / 'executed' / (r.name + '.ipynb')})")
+        print(f"  {r.name}: {r.error}  (see {out}/executed/{r.name}.ipynb and {out}/logs/{r.name}.log)")
     return 1 if failed else 0
