@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "demo":
+        from .terminal import quiet_terminal
+
+        quiet_terminal()  # one line on video decoding; torchcodec's tracebacks and pygame's warning filtered
         from .demo import run_demo
 
         run_demo(args.out, args.profile, args.seed, args.data_dir, checkpoint=args.checkpoint)
