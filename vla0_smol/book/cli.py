@@ -38,6 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     recipes_sub.add_parser("list", help="list the recipes in reading order")
 
+    book_cmd = sub.add_parser("book", help="the executed book: notebooks with outputs and a static site")
+    book_sub = book_cmd.add_subparsers(dest="action", required=True)
+    build = book_sub.add_parser("build", help="execute every chapter, write docs/book/<profile>/ and its html/")
+    build.add_argument("--profile", default="smoke", choices=["smoke", "cpu", "full"])
+    build.add_argument("--out", type=Path, help="default: docs/book/ at the repository root")
+    build.add_argument("--results-dir", type=Path, help="default: results/ at the repository root")
+    build.add_argument("--no-run", action="store_true", help="reuse the executed copies in the results folder")
+
     sub.add_parser("pretrain", help="pretrain the tiny VLM on numbers and grounding: see 'vla0-smol pretrain --help'")
 
     convert = sub.add_parser("convert", help="the authors' LeRobot vla0 checkpoint -> a vla0_smol checkpoint")
@@ -56,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "convert":
         return convert_command(args.src, args.dst, args.backbone)
+    if args.command == "book":
+        from .build import build_book
+
+        build_book(args.profile, args.out, args.results_dir, run=not args.no_run)
+        return 0
     from . import recipes as book
 
     if args.action == "list":
