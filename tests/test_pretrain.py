@@ -122,3 +122,26 @@ def test_shipped_weights_have_the_skills_their_provenance_claims(gen):
         # within noise of what the provenance records, and far from an untrained model
         assert pretrained[skill]["mae"] < max(2 * claimed, claimed + 10), (skill, pretrained[skill], claimed)
         assert pretrained[skill]["mae"] < 0.5 * scratch[skill]["mae"], (skill, pretrained[skill], scratch[skill])
+
+
+def test_kill_saves_a_checkpoint_that_resumes(tmp_path):
+    """SIGTERM (``kill``, a closing job scheduler) checkpoints the step reached, as Ctrl-C does."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "vla0_smol.presets.pretrain", "--steps", "1000", "--batch-size", "2"]
+    cmd += ["--out-dir", str(out), "--export-dir", str(tmp_path / "preset"), "--save-every", "1000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)  # the first logged step: training is under way
+    os.kill(proc.pid, signal.SIGTERM)
+    log, _ = proc.communicate(timeout=120)
+    assert "interrupted: checkpoint at step" in log, log[-2000:]
+    step = json.loads((out / "checkpoint" / "state.json").read_text())["step"]
+    assert 25 <= step < 1000  # saved where it stopped, not at a periodic save (every 1000)
+    assert not (tmp_path / "preset").exists()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -228,6 +229,8 @@ def pretrain(cfg: PretrainConfig, progress=print) -> dict:
     elif metrics.exists():
         metrics.unlink()
     vlm.train()
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # `kill` checkpoints like Ctrl-C does
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     start = time.time() - spent
     window: dict[str, list[float]] = {}
     try:
