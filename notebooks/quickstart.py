@@ -36,7 +36,7 @@
 # Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
 # profile: "smoke" a tiny random-init model and a few steps (CI); "cpu" the tiny preset on a laptop
 #   CPU; "full" SmolVLM2-500M and the real datasets on a GPU (the blog's settings).
-# Wall time on 2 CPU cores: smoke not timed yet; cpu 12-22 min (the `make demo` run).
+# Wall time on 2 CPU cores: smoke 65 s; cpu 12-22 min (the `make demo` run).
 # full: GPU, hours (the blog's PushT training).
 profile = "smoke"  # only sizes change with it, never the code path
 seed = 0  # seeds data generation, training and evaluation

@@ -44,7 +44,23 @@ RECIPES = [
 # left; a recipe missing here is counted as unknown. cpu: README's "Recipe book" figures (an
 # ablation arm is one ~20 min training run).
 KNOWN_SECONDS: dict[str, dict[str, float]] = {
-    "smoke": {},
+    "smoke": {  # recipes run --profile smoke, 2 cores shared with a training run
+        "quickstart": 65,
+        "pretrain": 40,
+        "action_as_text": 29,
+        "masking": 28,
+        "grammar": 33,
+        "ensembling": 26,
+        "ablation_lr": 108,
+        "ablation_vision": 54,
+        "ablation_state_action": 88,
+        "ablation_system_prompt": 68,
+        "ablation_masking": 84,
+        "ablation_ensembling": 64,
+        "libero": 117,
+        "so100_deploy": 57,
+        "blog_tables": 34,
+    },
     "cpu": {
         "quickstart": 1200,
         "action_as_text": 12,
