@@ -30,9 +30,13 @@
 # fine-tunes.
 
 # %% tags=["parameters"]
-profile = "smoke"  # "smoke": 6 steps (seconds); "cpu": the full run that built the shipped preset (~1 h on 2 cores)
-seed = 0  # pretraining seed (the shipped preset used 0)
-out_dir = "results/smoke"  # where this run's checkpoints, metrics and preset go
+# Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
+# profile: "smoke" 6 steps of batch 4 (the plumbing, ~40 s); "cpu" the whole pretraining run
+#   (4,000 steps of batch 16: ~40 min on 2 idle cores, longer on a loaded machine); "full" the same
+#   run (SmolVLM2 needs no pretraining here: it arrives pretrained).
+profile = "smoke"
+seed = 0  # seeds the generated questions and the initial weights
+out_dir = None  # checkpoints, metrics and the exported preset; None: results/<profile> at the repository root
 
 # %%
 import json
@@ -41,10 +45,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from vla0_smol.book.paths import results_dir
 from vla0_smol.presets import pretrain_data as pd
 from vla0_smol.presets.pretrain import PRETRAINED_DIR, PretrainConfig, pretrain
 
-out = Path(out_dir)
+out = results_dir(profile, out_dir)
 gen = pd.Generator(seed)
 
 # %% [markdown]
