@@ -30,7 +30,15 @@ def test_demo_smoke_writes_the_summary(tmp_path):
     seeds = [[e["seed"] for e in summary[k]["episodes"]] for k in ("expert", "random", "trained")]
     assert seeds[0] == seeds[1] == seeds[2]
     assert (out / "train_loss.png").exists() and summary["trained"]["videos"]
-    assert "| trained tiny policy |" in proc.stdout
+    # every saved checkpoint (smoke: steps 3 and 6) on the same seeds; the last and the best reported
+    assert [c["step"] for c in summary["checkpoints"]] == [3, 6] and summary["trained"]["step"] == 6
+    assert summary["trained_best"]["step"] in (3, 6) and (out / "checkpoints.png").exists()
+    assert [e["seed"] for e in summary["trained_best"]["episodes"]] == seeds[0]
+    assert "| trained tiny policy, last checkpoint (step 6) |" in proc.stdout
+    assert "| trained tiny policy, best of 2 checkpoints (step " in proc.stdout
+    # lerobot-train resumes from the last checkpoint only: the others keep their weights alone
+    assert not (out / "train/checkpoints/000003/training_state").exists()
+    assert (out / "train/checkpoints/000006/training_state").is_dir()
 
     # --checkpoint: the run just trained (its folder; resolved to checkpoints/last/pretrained_model)
     # is evaluated on the same seeds, without demonstrations or training

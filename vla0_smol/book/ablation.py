@@ -1,10 +1,13 @@
 """Ablation grids on PushT: one training run and one evaluation per arm, results as JSON.
 
 A grid is a list of :class:`Arm` (a name, policy fields for training, inference fields for
-evaluation). :func:`run_grid` trains and evaluates each arm at a profile, on the same
-demonstrations and evaluation seeds, and writes ``results/<profile>/<recipe>.json`` with the
-resolved settings of every arm. Finished arms are read back instead of re-run, so a grid that
-was interrupted continues where it stopped.
+evaluation). :func:`run_grid` trains each arm at a profile and evaluates every checkpoint it saved
+(:mod:`vla0_smol.pusht.checkpoints`), on the same demonstrations and evaluation seeds, and writes
+``results/<profile>/<recipe>.json`` with the resolved settings of every arm, its best and last
+checkpoints and the curve between them (``<recipe>_checkpoints.png``). An arm's ``success_rate``
+and ``mean_max_coverage`` are its best checkpoint's (what the blog reports); ``last`` is beside
+them. Finished arms are read back instead of re-run, so an interrupted grid continues where it
+stopped.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..pusht.pipeline import evaluate_checkpoint, pusht_dataset, run_dir_for, train_pusht
+from ..pusht.checkpoints import evaluate_every_checkpoint, load_evaluation, prune_training_states
+from ..pusht.pipeline import pusht_dataset, run_dir_for, train_pusht
 from ..pusht.profiles import pusht_profile
 from ..results import save_json
+from .report import plot_checkpoint_curves
 
 
 @dataclass(frozen=True)
@@ -110,21 +115,28 @@ def run_grid(
         t0 = time.perf_counter()
         arm_prof = prof.with_policy(**arm.policy)
         # identical training settings share one run, across arms and recipes
-        checkpoint = train_pusht(arm_prof, run_dir_for(arm_prof, out_dir, seed), dataset, seed=seed)
+        run_dir = run_dir_for(arm_prof, out_dir, seed)
+        train_pusht(arm_prof, run_dir, dataset, seed=seed)
+        prune_training_states(run_dir)
         train_s = time.perf_counter() - t0
-        result = evaluate_checkpoint(checkpoint, arm_prof, seed=eval_seed, progress=progress, **arm.inference)
+        sweep = evaluate_every_checkpoint(run_dir, arm_prof, eval_seed, progress=progress, **arm.inference)
+        best = load_evaluation(sweep["best"])
         row = {
             "arm": arm.name,
             "policy_overrides": arm.policy,
             "inference_overrides": arm.inference,
-            "success_rate": result.success_rate,
-            "mean_max_coverage": result.mean_max_coverage,
-            "n_episodes": len(result.episodes),
+            "success_rate": sweep["best"]["success_rate"],  # the best checkpoint's, as the blog reports
+            "mean_max_coverage": sweep["best"]["mean_max_coverage"],
+            "best": sweep["best"],
+            "last": sweep["last"],
+            "checkpoints": sweep["checkpoints"],
+            "selection": sweep["selection"],
+            "n_episodes": best["n_episodes"],
             "train_seconds": round(train_s, 1),
-            "eval_seconds": round(result.wall_s, 1),
-            "checkpoint": str(checkpoint),
-            "resolved_config": result.extra["config"],
-            "episodes": [e.__dict__ for e in result.episodes],
+            "eval_seconds": round(sum(r["eval_seconds"] for r in sweep["checkpoints"]), 1),
+            "checkpoint": sweep["best"]["checkpoint"],
+            "resolved_config": best["config"],
+            "episodes": best["episodes"],
         }
         save_json(row, arm_file)
         rows.append(row)
@@ -139,6 +151,7 @@ def run_grid(
         "arms": rows,
     }
     save_json(summary, out_dir / f"{recipe}.json")
+    plot_checkpoint_curves(summary, out_dir / f"{recipe}_checkpoints.png")
     return summary
 
 
@@ -148,9 +161,13 @@ def results_table(summary: dict) -> str:
         f"{summary['recipe']} (profile {summary['profile']}, model {summary['model']}, "
         f"{summary['arms'][0]['n_episodes'] if summary['arms'] else 0} episodes)",
         "",
-        "| arm | success rate | mean max coverage |",
-        "|---|---|---|",
+        "| arm | success, best checkpoint (step) | success, last | coverage, best | coverage, last |",
+        "|---|---|---|---|---|",
     ]
     for r in summary["arms"]:
-        lines.append(f"| {r['arm']} | {100 * r['success_rate']:.1f}% | {r['mean_max_coverage']:.3f} |")
+        best, last = r.get("best", r), r.get("last", r)
+        lines.append(
+            f"| {r['arm']} | {100 * best['success_rate']:.1f}% ({best.get('step', '?')}) | "
+            f"{100 * last['success_rate']:.1f}% | {best['mean_max_coverage']:.3f} | {last['mean_max_coverage']:.3f} |"
+        )
     return "\n".join(lines)

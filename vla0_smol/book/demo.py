@@ -1,7 +1,9 @@
 """``make demo``: scripted demonstrations -> train the tiny preset -> evaluate, offline, on a CPU.
 
-Prints a three-row table (scripted expert, random policy, trained tiny policy) measured on the
-same seeds, and writes ``results/demo/``: ``summary.json``, ``train_loss.png`` and a rollout video.
+Prints a table (scripted expert, random policy, the trained tiny policy's last and best
+checkpoints: every saved checkpoint is evaluated, :mod:`vla0_smol.pusht.checkpoints`) measured on
+the same seeds, and writes ``results/demo/``: ``summary.json``, ``train_loss.png``,
+``checkpoints.png`` (success and coverage at each checkpoint) and a rollout video.
 The numbers are the tiny model's on this machine, not the blog's. With ``checkpoint`` (``vla0-smol
 demo --checkpoint``: a folder or hub id, ``vla0_smol`` or the authors' ``vla0``, converted into
 ``out/checkpoints/``), the demonstrations and training are skipped and that checkpoint is evaluated.
@@ -13,11 +15,12 @@ import resource
 import time
 from pathlib import Path
 
+from ..pusht.checkpoints import evaluate_every_checkpoint, load_evaluation, prune_training_states
 from ..pusht.evaluation import ExpertController, RandomController, evaluate_pusht
 from ..pusht.pipeline import evaluate_checkpoint, pusht_dataset, train_pusht
 from ..pusht.profiles import pusht_profile
 from ..results import save_json
-from .report import plot_training_loss
+from .report import plot_checkpoint_curve, plot_training_loss
 
 
 def run_demo(
@@ -53,15 +56,25 @@ def run_demo(
     kw = dict(n_episodes=prof.eval_episodes, seed=eval_seed, batch_size=prof.eval_batch, max_steps=prof.eval_max_steps)
     expert = stage("eval expert", lambda: evaluate_pusht(ExpertController(seed), desc="eval expert", **kw))
     rand = stage("eval random", lambda: evaluate_pusht(RandomController(seed), desc="eval random", **kw))
-    trained = stage(
-        "eval trained", lambda: evaluate_checkpoint(checkpoint, prof, seed=eval_seed, video_dir=out / "videos")
-    )
-    if not given:
-        plot_training_loss(out / "train", out / "train_loss.png", title=f"tiny VLA-0-Smol on PushT ({profile} profile)")
+    sweep = None
+    if given:
+        trained = stage(
+            "eval trained", lambda: evaluate_checkpoint(checkpoint, prof, seed=eval_seed, video_dir=out / "videos")
+        ).summary()
+    else:
+        prune_training_states(out / "train")
+        sweep = stage(
+            "eval trained",
+            lambda: evaluate_every_checkpoint(out / "train", prof, eval_seed, video_dir=out / "videos"),
+        )
+        trained = load_evaluation(sweep["last"])
+        title = f"tiny VLA-0-Smol on PushT ({profile} profile)"
+        plot_training_loss(out / "train", out / "train_loss.png", title=title)
+        plot_checkpoint_curve(sweep["checkpoints"], out / "checkpoints.png", title=f"{title}: every checkpoint")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary = {
         "profile": profile,
-        "model": trained.extra["config"]["vlm_model_name"],
+        "model": trained["config"]["vlm_model_name"],
         "seed": seed,
         "checkpoint_argument": given or None,
         "eval_seeds": [eval_seed, eval_seed + prof.eval_episodes - 1],
@@ -69,7 +82,10 @@ def run_demo(
         "checkpoint": str(checkpoint),
         "expert": expert.summary(),
         "random": rand.summary(),
-        "trained": trained.summary(),
+        "trained": trained,  # the last checkpoint (or the given one)
+        "trained_best": load_evaluation(sweep["best"]) if sweep else None,
+        "checkpoints": sweep["checkpoints"] if sweep else None,
+        "selection": sweep["selection"] if sweep else None,
         "stage_seconds": seconds,
         "peak_rss_mb": round(peak_mb, 1),
     }
@@ -79,7 +95,7 @@ def run_demo(
 
 
 def table(summary: dict) -> str:
-    """The demo's three rows as a Markdown table."""
+    """The demo's rows (expert, random, the policy's last and best checkpoints) as a Markdown table."""
     n = summary["trained"]["n_episodes"]
     rows = [
         f"PushT, {n} episodes, seeds {summary['eval_seeds'][0]}-{summary['eval_seeds'][1]} "
@@ -88,8 +104,15 @@ def table(summary: dict) -> str:
         "| controller | success rate | mean max coverage |",
         "|---|---|---|",
     ]
-    policy = "given checkpoint" if summary.get("checkpoint_argument") else "trained tiny policy"
-    for name, key in [("scripted expert", "expert"), ("random policy", "random"), (policy, "trained")]:
+    named = [("scripted expert", "expert"), ("random policy", "random")]
+    if summary.get("checkpoint_argument"):
+        named.append(("given checkpoint", "trained"))
+    else:
+        steps = [c["step"] for c in summary["checkpoints"]]
+        best = summary["trained_best"]["step"]
+        named.append((f"trained tiny policy, last checkpoint (step {steps[-1]})", "trained"))
+        named.append((f"trained tiny policy, best of {len(steps)} checkpoints (step {best})", "trained_best"))
+    for name, key in named:
         r = summary[key]
         rows.append(f"| {name} | {100 * r['success_rate']:.1f}% | {r['mean_max_coverage']:.3f} |")
     rows.append("")

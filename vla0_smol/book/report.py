@@ -74,22 +74,34 @@ LIBERO_SUITES = ["libero_object", "libero_spatial", "libero_goal", "libero_10"]
 
 
 def pusht_table(summary: dict) -> str:
-    """One ablation: this run beside the blog's reference, the profile named in the title."""
+    """One ablation: this run's best and last checkpoints beside the blog's (best) figure."""
     recipe, ref = summary["recipe"], BLOG_PUSHT.get(summary["recipe"], [])
-    n = summary["arms"][0]["n_episodes"] if summary["arms"] else 0
+    arms = summary["arms"]
+    n = arms[0]["n_episodes"] if arms else 0
+    steps = [c["step"] for c in arms[0].get("checkpoints", [])] if arms else []
+    p = summary["profile"]
     lines = [
         f"### {TITLES.get(recipe, recipe)}",
         "",
-        f"This run: profile **{summary['profile']}**, model `{summary['model']}`, {n} episodes per arm. "
-        "Blog: SmolVLM2-500M, 64 episodes.",
+        f"This run: profile **{p}**, model `{summary['model']}`, {n} episodes per arm, every saved checkpoint "
+        f"evaluated on the same seeds (steps {', '.join(map(str, steps)) or '?'}); **best** is chosen on those "
+        "episodes, as the blog does, **last** is the final checkpoint. Blog: SmolVLM2-500M, 64 episodes, best.",
         "",
-        f"| arm | success ({summary['profile']}) | mean max coverage ({summary['profile']}) | blog success |",
-        "|---|---|---|---|",
+        f"| arm | success, best ({p}) [step] | success, last ({p}) | coverage, best ({p}) | coverage, last ({p}) "
+        "| blog success (best) |",
+        "|---|---|---|---|---|---|",
     ]
-    for i, r in enumerate(summary["arms"]):
+    for i, r in enumerate(arms):
         blog = ref[i] if i < len(ref) else "-"
         blog = f"{blog}%" if blog.replace(".", "").isdigit() else blog
-        lines.append(f"| {r['arm']} | {100 * r['success_rate']:.1f}% | {r['mean_max_coverage']:.3f} | {blog} |")
+        best, last = r.get("best", r), r.get("last", r)
+        lines.append(
+            f"| {r['arm']} | {100 * best['success_rate']:.1f}% [{best.get('step', '?')}] | "
+            f"{100 * last['success_rate']:.1f}% | {best['mean_max_coverage']:.3f} | {last['mean_max_coverage']:.3f} "
+            f"| {blog} |"
+        )
+    if steps:
+        lines += ["", f"Curves: `{recipe}_checkpoints.png` (success and coverage at every checkpoint)."]
     return "\n".join(lines)
 
 
@@ -159,8 +171,42 @@ def render_blog_tables(profile_dir: Path) -> str:
     return "\n".join(parts) + "\n"
 
 
+def plot_checkpoint_curve(rows: list[dict], path: Path, title: str, label: str = "") -> Path:
+    """Success rate and mean max coverage against the training step of each saved checkpoint."""
+    fig, ax = _figure(figsize=(6, 3.5))
+    _checkpoint_lines(ax, rows, label)
+    ax.set(xlabel="training step (checkpoint)", ylim=(0, 1.02), title=title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _checkpoint_lines(ax, rows: list[dict], label: str = "", color=None) -> None:
+    steps = [r["step"] for r in rows]
+    prefix = f"{label}: " if label else ""
+    (line,) = ax.plot(steps, [r["success_rate"] for r in rows], "o-", color=color, label=f"{prefix}success rate")
+    ax.plot(steps, [r["mean_max_coverage"] for r in rows], "s--", color=line.get_color(), label=f"{prefix}coverage")
+
+
+def plot_checkpoint_curves(summary: dict, path: Path) -> Path | None:
+    """One ablation: each arm's success and coverage at every checkpoint (None without checkpoints)."""
+    arms = [a for a in summary["arms"] if a.get("checkpoints")]
+    if not arms:
+        return None
+    fig, ax = _figure(figsize=(7, 4))
+    for arm in arms:
+        _checkpoint_lines(ax, arm["checkpoints"], arm["arm"])
+    title = f"{TITLES.get(summary['recipe'], summary['recipe'])}: every checkpoint ({summary['profile']} profile)"
+    ax.set(xlabel="training step (checkpoint)", ylim=(0, 1.02), title=title)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_ablation(summary: dict, path: Path) -> Path:
-    """Bar chart of success and coverage per arm."""
+    """Bar chart of success and coverage per arm (at the best checkpoint)."""
     arms = summary["arms"]
     names = [a["arm"] for a in arms]
     x = range(len(arms))
