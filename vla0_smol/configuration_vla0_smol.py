@@ -85,13 +85,14 @@ class VLA0SmolConfig(PreTrainedConfig):
     ensemble_weighting: str = "uniform"  # "uniform" | "vla0" | "exp"
     ensemble_exp_base: float = 0.5
 
-    # Training presets (blog: AdamW, cosine with warm-up, lr 5e-5 -> 5e-6 over 30k steps).
+    # Training presets (blog: AdamW, cosine with warm-up, lr 5e-5 -> 5e-6 over 30k steps; the
+    # betas, eps, weight decay, clipping and the 1,000 warm-up steps are the authors' configs').
     optimizer_lr: float = 5e-5
-    optimizer_betas: tuple[float, float] = (0.9, 0.95)
-    optimizer_eps: float = 1e-8
-    optimizer_weight_decay: float = 0.01
-    optimizer_grad_clip_norm: float = 1.0
-    scheduler_warmup_steps: int = 1_000
+    optimizer_betas: tuple[float, float] = (0.9, 0.95)  # authors' code
+    optimizer_eps: float = 1e-8  # authors' code
+    optimizer_weight_decay: float = 0.01  # authors' code
+    optimizer_grad_clip_norm: float = 1.0  # authors' code
+    scheduler_warmup_steps: int = 1_000  # authors' code (PushT and LIBERO); the blog does not say
     scheduler_decay_steps: int = 30_000
     scheduler_decay_lr: float = 5e-6
 
