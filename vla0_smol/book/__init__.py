@@ -2,8 +2,9 @@
 
 * ``ablation``: the blog's PushT ablation grids (one training run and one evaluation per arm).
 * ``report``: tables and plots, always computed from the saved JSON results.
-* ``recipes``: the papermill runner of ``recipes/*.ipynb``; ``demo``: ``make demo``.
-* ``cli``: ``vla0-smol demo | recipes run | recipes list`` (the console script of ``pyproject.toml``).
+* ``recipes``: the papermill runner of ``recipes/*.ipynb``; ``build``: the executed book (notebooks, site).
+* ``demo``: ``make demo``; ``terminal``: its readable output; ``paths``: where chapters read and write.
+* ``cli``: the ``vla0-smol`` command (the console script of ``pyproject.toml``).
 
-The book may import every room (the method, PushT, LIBERO, SO100); nothing imports the book.
+The book may import every room (the method, PushT, LIBERO, SO100); no other room imports it.
 """

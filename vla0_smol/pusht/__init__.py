@@ -5,5 +5,6 @@
 * ``expert``: the scripted expert's planner; ``demos``: its episodes written as a LeRobotDataset.
 * ``human``: the original human demonstrations (zarr) converted to the same format.
 * ``profiles``: ``smoke``, ``cpu``, ``full``; ``pipeline``: data -> train -> evaluate, cached on disk.
-* ``evaluation``: batched, seeded rollouts (success rate, mean max coverage, videos).
+* ``evaluation``: batched, seeded rollouts (success rate, mean max coverage, videos); ``checkpoints``:
+  every saved checkpoint of a run evaluated on the same seeds, the best and the last reported.
 """

@@ -4,5 +4,7 @@
 * ``dataset``: a dataset of the arm's shape recorded on the simulated arm; ``pipeline``: data -> ``lerobot-train``.
 * ``deploy``: the asynchronous, clamped, stoppable control loop (``run_policy``).
 * ``arm``: the trained policy loaded for it, a connected arm (simulated or real), calibration, review.
+* ``preflight``: checks before torque goes on; ``panel``: the live panel (Start / Stop, cameras, joints,
+  counters); ``replay``: the recorded episode replayed and summarised.
 * ``sim``: LeRobot's ``SO100Follower`` on an emulated Feetech bus and video-file cameras (no hardware).
 """
