@@ -1,0 +1,110 @@
+"""How sure a success rate is, and what a difference between two arms says about the blog's.
+
+A success rate over ``n`` episodes is a binomial proportion. With the 2 to 64 episodes the
+profiles evaluate, the normal ("Wald") interval is useless near 0% and 100% (it collapses to a
+point), so every rate gets the **Wilson score interval** (Wilson 1927, recommended by Brown, Cai
+and DasGupta 2001, "Interval estimation for a binomial proportion"):
+
+    centre = (p + z^2 / 2n) / (1 + z^2 / n)
+    half   = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / 4n^2)
+
+A difference between two arms (``b - a``) gets **Newcombe's hybrid score interval** (Newcombe
+1998, "Interval estimation for the difference between independent proportions", method 10), built
+from the two Wilson intervals ``[l, u]``:
+
+    lower = d - sqrt((p_b - l_b)^2 + (u_a - p_a)^2)
+    upper = d + sqrt((u_b - p_b)^2 + (p_a - l_a)^2)
+
+:func:`compare_sentence` turns one comparison into a sentence: the difference this run measured,
+its interval, and a verdict against the blog's finding. "Inside the interval" means the interval
+of the difference holds 0: these episodes cannot tell the arms apart. Episodes pooled over
+training seeds are counted as one sample (seed-to-seed variation is shown, not modelled), and the
+best checkpoint is chosen on the same episodes, so its intervals are optimistic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: two-sided 95%
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of ``successes`` out of ``n`` (fractions in [0, 1])."""
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes} of {n}")
+    p = successes / n
+    shrink = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / shrink
+    half = z / shrink * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def difference_interval(a: tuple[int, int], b: tuple[int, int], z: float = Z95) -> tuple[float, float, float]:
+    """``p_b - p_a`` and its interval (Newcombe's method 10); ``a`` and ``b`` are (successes, n)."""
+    pa, pb = a[0] / a[1], b[0] / b[1]
+    la, ua = wilson_interval(*a, z=z)
+    lb, ub = wilson_interval(*b, z=z)
+    d = pb - pa
+    return d, d - math.hypot(pb - lb, ua - pa), d + math.hypot(ub - pb, pa - la)
+
+
+def successes(row: dict) -> tuple[int, int]:
+    """``(successes, episodes)`` of a result row (``success_rate`` and ``n_episodes``)."""
+    n = int(row["n_episodes"])
+    return round(row["success_rate"] * n), n
+
+
+@dataclass(frozen=True)
+class BlogFinding:
+    """What the blog reports for one comparison ``b`` against ``a``.
+
+    Attributes:
+        direction: +1 (``b`` better), -1 (``b`` worse) or 0 (no difference).
+        points: the blog's ``b - a`` in percentage points (None where it gives no figure).
+    """
+
+    direction: int
+    points: float | None = None
+
+    def __str__(self) -> str:
+        if self.points is not None:
+            return f"{self.points:+.1f} points"
+        return {0: "no difference", 1: "higher, no figure", -1: "lower, no figure"}[self.direction]
+
+
+def compare_sentence(
+    profile: str, names: tuple[str, str], a: tuple[int, int], b: tuple[int, int], blog: BlogFinding
+) -> str:
+    """One comparison, measured here, against the blog's finding.
+
+    Args:
+        profile: the profile that produced the counts (named in the sentence).
+        names: labels of arms ``a`` and ``b``.
+        a: (successes, episodes) of arm ``a``.
+        b: (successes, episodes) of arm ``b``.
+        blog: the blog's finding for ``b`` against ``a``.
+
+    Returns:
+        e.g. "At smoke, *vision trained* vs *vision frozen*: +0.0 points (95% interval -84.2 to
+        +84.2), inside the interval: no evidence either way (blog: +32.8 points)."
+    """
+    d, lo, hi = difference_interval(a, b)
+    measured = (
+        f"At {profile}, *{names[1]}* vs *{names[0]}*: {100 * d:+.1f} points "
+        f"(95% interval {100 * lo:+.1f} to {100 * hi:+.1f}), "
+    )
+    if lo <= 0 <= hi:
+        if blog.direction == 0:
+            widest = 100 * max(-lo, hi)
+            verdict = f"inside the interval: consistent with the blog, yet {widest:.0f} points are not ruled out"
+        else:
+            verdict = "inside the interval: no evidence either way"
+    elif blog.direction == 0:
+        verdict = "outside the interval: a difference the blog did not find"
+    elif (d > 0) == (blog.direction > 0):
+        verdict = "outside the interval: agrees with the blog's direction"
+    else:
+        verdict = "outside the interval: the opposite of the blog's direction"
+    return f"{measured}{verdict} (blog: {blog})."
