@@ -25,3 +25,23 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     imageio.mimsave(path, frames, fps=fps, macro_block_size=8)
     return path
+
+
+def write_strip(frames: np.ndarray, path: Path, n: int = 6) -> tuple[Path, list[int]]:
+    """``n`` frames of an episode, evenly spaced from the first to the last, side by side as a PNG.
+
+    Args:
+        frames: (T, H, W, 3) uint8, one per step (the reset frame first).
+        path: the PNG to write, (H, n * W, 3).
+        n: frames in the strip (all of them when the episode has fewer).
+
+    Returns:
+        The path and the indices (steps) of the frames shown.
+    """
+    import imageio.v2 as imageio
+
+    steps = sorted({int(round(i)) for i in np.linspace(0, len(frames) - 1, min(n, len(frames)))})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.imwrite(path, np.concatenate([frames[i] for i in steps], axis=1))
+    return path, steps

@@ -3,7 +3,9 @@
 import json
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
+import imageio.v2 as imageio
 import pytest
 
 from vla0_smol.book.report import plot_checkpoint_curve, pusht_table
@@ -32,10 +34,26 @@ def test_every_checkpoint_is_evaluated_on_the_same_seeds(tiny_run, tmp_path, mon
     seeds = [[e["seed"] for e in protocol.load_evaluation(r)["episodes"]] for r in sweep["checkpoints"]]
     assert seeds == [[10_000, 10_001]] * 2
     assert all(protocol.load_evaluation(r)["step"] == r["step"] for r in sweep["checkpoints"])
+    # each checkpoint keeps a strip of its first episode: 6 frames of 96 px (5 steps: all 6 frames)
+    for r in sweep["checkpoints"]:
+        strip = imageio.imread(r["rollout"]["png"])
+        assert strip.shape == (96, 6 * 96, 3) and r["rollout"]["seed"] == 10_000
+        assert r["rollout"]["steps"] == [0, 1, 2, 3, 4, 5]
 
     # a second sweep with the same settings reads the cached evaluations back
     monkeypatch.setattr(protocol, "evaluate_checkpoint", lambda *a, **k: pytest.fail("evaluated again"))
     assert protocol.evaluate_every_checkpoint(run, prof, 10_000, progress=False) == sweep
+
+    # an evaluation cached before frames were kept: its first episode is re-run once, alone
+    row = dict(sweep["checkpoints"][0], rollout=None)
+    full = protocol.load_evaluation(row)
+    Path(full["rollout"]["png"]).unlink()
+    del full["rollout"]
+    Path(row["file"]).write_text(json.dumps(full))
+    monkeypatch.undo()
+    again = protocol.rollout(row, prof, 10_000)
+    assert again["rerun"] and again["seed"] == 10_000 and Path(again["png"]).is_file()
+    assert protocol.load_evaluation(row)["rollout"] == again
 
     # only the last checkpoint keeps the optimizer state lerobot-train resumes from
     removed = protocol.prune_training_states(run)

@@ -37,3 +37,30 @@ def test_random_controller_same_seeds_same_episodes():
     a = evaluate_pusht(RandomController(1), n_episodes=2, batch_size=2, max_steps=5, progress=False)
     b = evaluate_pusht(RandomController(1), n_episodes=2, batch_size=1, max_steps=5, progress=False)
     assert [e.max_coverage for e in a.episodes] == [e.max_coverage for e in b.episodes]
+
+
+def test_hold_still_keeps_the_agent_where_it_started():
+    from vla0_smol.pusht.evaluation import HoldStillController, make_pusht_env
+
+    env = make_pusht_env(max_steps=30)
+    try:
+        obs, info = env.reset(seed=10_000)
+        start, block = obs["agent_pos"].copy(), info["block_pose"].copy()
+        controller = HoldStillController()
+        controller.reset([0])
+        for _ in range(30):
+            obs, _, _, _, info = env.step(controller.act({k: v[None] for k, v in obs.items()}, [info])[0])
+            assert abs(obs["agent_pos"] - start).max() < 1e-6
+        assert abs(info["block_pose"] - block).max() < 1e-6  # nothing touched the block
+    finally:
+        env.close()
+
+
+def test_kept_frames_are_the_first_episodes_observations():
+    result = evaluate_pusht(RandomController(3), n_episodes=3, batch_size=2, max_steps=4, progress=False, keep_frames=2)
+    assert sorted(result.frames) == [0, 1]  # seeds of the first two episodes
+    for seed, frames in result.frames.items():
+        steps = next(e.steps for e in result.episodes if e.seed == seed)
+        assert frames.shape == (steps + 1, 96, 96, 3) and frames.dtype == "uint8"  # reset + one per step
+        assert (frames[0] != frames[-1]).any()  # the random agent moved
+    assert "frames" not in result.summary()

@@ -12,7 +12,8 @@ seeded episodes, and the run is summarised by
 
 Each checkpoint's evaluation is cached as JSON under ``<run>/evaluations/<settings>/<step>.json``
 (its episodes and resolved config included), so an interrupted sweep resumes and a finished one
-is read back.
+is read back. Beside it, ``<step>.png`` shows 6 frames of its first episode (``rollout`` in the
+JSON: seed, steps shown, outcome).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
-from ..results import save_json
+from ..results import save_json, write_strip
 from .pipeline import evaluate_checkpoint
 from .profiles import PushTProfile
 
@@ -95,9 +97,16 @@ def evaluate_every_checkpoint(
         if not path.is_file():
             last = i == len(ckpts) - 1
             result = evaluate_checkpoint(
-                model, profile, seed=seed, video_dir=video_dir if last else None, progress=progress, **overrides
+                model,
+                profile,
+                seed=seed,
+                video_dir=video_dir if last else None,
+                progress=progress,
+                keep_frames=1,
+                **overrides,
             )
-            save_json({"step": step, "checkpoint": str(model), **result.summary()}, path)
+            record = {"step": step, "checkpoint": str(model), **result.summary(), "rollout": _strip(result, path)}
+            save_json(record, path)
         full = json.loads(path.read_text())
         rows.append(
             {
@@ -108,9 +117,42 @@ def evaluate_every_checkpoint(
                 "eval_seconds": round(full["wall_s"], 1),
                 "checkpoint": full["checkpoint"],
                 "file": str(path),
+                "rollout": full.get("rollout"),
             }
         )
     return summarise(rows)
+
+
+def _strip(result, path: Path) -> dict:
+    """Write the first episode's frame strip beside ``path``; describe it."""
+    first = result.episodes[0]  # episodes are sorted by seed: the first evaluation seed
+    png, steps = write_strip(result.frames[first.seed], Path(path).with_suffix(".png"))
+    return {
+        "png": str(png),
+        "seed": first.seed,
+        "steps": steps,
+        "success": first.success,
+        "max_coverage": first.max_coverage,
+    }
+
+
+def rollout(row: dict, profile: PushTProfile, seed: int, progress: bool = False, **overrides) -> dict:
+    """The frame strip of a checkpoint row's first evaluation episode (``row["rollout"]``).
+
+    An evaluation cached before frames were kept has none: that one episode is run again, alone
+    (its outcome, recorded with ``"rerun": true``, can differ slightly from the batched one), and
+    the cached JSON gains it.
+    """
+    if row.get("rollout"):
+        return row["rollout"]
+    path = Path(row["file"])
+    full = json.loads(path.read_text())
+    if not full.get("rollout"):
+        one = replace(profile, eval_episodes=1, eval_batch=1)
+        result = evaluate_checkpoint(row["checkpoint"], one, seed=seed, progress=progress, keep_frames=1, **overrides)
+        full["rollout"] = {**_strip(result, path), "rerun": True}
+        save_json(full, path)
+    return full["rollout"]
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -51,6 +51,20 @@ class RandomController:
         return self.rng.uniform(0, 512, (len(infos), 2))
 
 
+class HoldStillController:
+    """Targets the agent's own position at every step: it never moves (what doing nothing scores).
+
+    The block starts at rest, so its coverage stays the initial one: the floor a policy that has
+    learned nothing but "stay put" reaches, and the coverage an episode starts with.
+    """
+
+    def reset(self, env_ids):
+        pass
+
+    def act(self, obs, infos):
+        return np.array(obs["agent_pos"], dtype=np.float64, copy=True)
+
+
 class ExpertController:
     """The scripted expert (privileged state), one per environment."""
 
@@ -133,6 +147,7 @@ class EvalResult:
     env_steps: int
     videos: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    frames: dict[int, np.ndarray] = field(default_factory=dict)  # seed -> (T + 1, 96, 96, 3) uint8, not in JSON
 
     @property
     def success_rate(self) -> float:
@@ -174,6 +189,7 @@ def evaluate_pusht(
     n_videos: int = 1,
     progress: bool = True,
     desc: str = "eval",
+    keep_frames: int = 0,
 ) -> EvalResult:
     """Run ``n_episodes`` seeded PushT episodes (seeds ``seed .. seed + n - 1``).
 
@@ -187,6 +203,8 @@ def evaluate_pusht(
         n_videos: episodes recorded.
         progress: show a progress bar.
         desc: progress bar label.
+        keep_frames: episodes (the first ones) whose observation images, 96 x 96 as the policy
+            sees them, are kept in ``EvalResult.frames``: the reset frame and one per step.
     """
     if n_episodes < 1 or batch_size < 1 or max_steps < 1:
         raise ValueError("n_episodes, batch_size and max_steps must be >= 1")
@@ -198,6 +216,8 @@ def evaluate_pusht(
     steps = np.zeros(batch_size, dtype=int)
     frames: dict[int, list] = {}
     record = set(queue[:n_videos]) if video_dir is not None else set()
+    keep = set(queue[:keep_frames])
+    kept: dict[int, list] = {}
     obs_list: list[dict] = [{}] * batch_size
     info_list: list[dict] = [{}] * batch_size
     episodes: list[Episode] = []
@@ -214,6 +234,8 @@ def evaluate_pusht(
         cover[i], steps[i] = 0.0, 0
         if slot_seed[i] in record:
             frames[slot_seed[i]] = [envs[i].render()]
+        if slot_seed[i] in keep:
+            kept[slot_seed[i]] = [obs_list[i]["pixels"].copy()]
         return True
 
     for i in range(batch_size):
@@ -235,6 +257,8 @@ def evaluate_pusht(
                 cover[i] = max(cover[i], info_list[i].get("coverage", 0.0))
                 if slot_seed[i] in frames:
                     frames[slot_seed[i]].append(env.render())
+                if slot_seed[i] in kept:
+                    kept[slot_seed[i]].append(obs_list[i]["pixels"].copy())
                 if terminated or truncated:
                     episodes.append(Episode(slot_seed[i], bool(info_list[i]["is_success"]), cover[i], int(steps[i])))
                     bar.update(1)
@@ -252,4 +276,5 @@ def evaluate_pusht(
         else []
     )
     episodes.sort(key=lambda e: e.seed)
-    return EvalResult(episodes, time.perf_counter() - t0, env_steps, videos)
+    kept_arrays = {s: np.stack(f) for s, f in kept.items()}
+    return EvalResult(episodes, time.perf_counter() - t0, env_steps, videos, frames=kept_arrays)

@@ -118,9 +118,13 @@ def evaluate_checkpoint(
     seed: int = 0,
     video_dir: Path | None = None,
     progress: bool = True,
+    keep_frames: int = 0,
     **overrides,
 ) -> EvalResult:
-    """Evaluate a checkpoint on the profile's seeded episodes (inference ``overrides`` allowed)."""
+    """Evaluate a checkpoint on the profile's seeded episodes (inference ``overrides`` allowed).
+
+    ``keep_frames``: the first episodes whose 96 px observations are kept (``EvalResult.frames``).
+    """
     controller = PolicyController.from_checkpoint(checkpoint, device=profile.device, **overrides)
     result = evaluate_pusht(
         controller,
@@ -131,6 +135,7 @@ def evaluate_checkpoint(
         video_dir=video_dir,
         progress=progress,
         desc="eval policy",
+        keep_frames=keep_frames,
     )
     policy = controller.policy
     result.extra["invalid_chunks"] = policy.invalid_chunks
