@@ -29,7 +29,7 @@
 # files (`vla0_smol.so100.sim`). Set `robot = "so101_follower"` (or `"so100_follower"`) with your
 # `port`, `robot_id` and `cameras` to run the same cells on a real, calibrated arm.
 #
-# **Standing next to a real arm**: set `checkpoint` to your trained policy (no fine-tuning then),
+# **Standing next to a real arm**: set `checkpoint` to your trained SO100 policy (no fine-tuning then),
 # `robot`, `port`, `robot_id`, `cameras`, and run the cells. The pre-flight cell refuses to enable
 # torque when something is wrong (camera names, calibration, frame sizes, decode speed) and says how
 # to fix it; the live panel then shows the cameras, the joints and the safety counters, with Start
@@ -56,7 +56,9 @@
 profile = "smoke"  # only sizes change with it, never the code path
 seed = 0  # seeds data generation, training and evaluation
 out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
-checkpoint = ""  # a checkpoint folder or hub id (vla0_smol, or the authors' vla0: converted once); "": fine-tune first
+checkpoint = ""  # folder or hub id (vla0_smol, or the authors' vla0: converted once); "": fine-tune first
+# an SO100 checkpoint (6-D state and action) is deployed as it is; one of another robot (the authors'
+# LIBERO model, olegbalakhnov/libero_vla0_final) is the start of a fine-tune on the profile's dataset
 robot = "sim"  # "sim" (emulated bus, no hardware) | "so100_follower" | "so101_follower"
 port = "/dev/ttyACM0"  # real arm only (lerobot-find-port)
 robot_id = "my_follower"  # real arm only: the id given to lerobot-calibrate
@@ -89,7 +91,7 @@ from vla0_smol.so100.arm import (
 from vla0_smol.so100.dataset import dataset_info
 from vla0_smol.so100.deploy import DeployConfig, PolicyRunner
 from vla0_smol.so100.panel import LivePanel
-from vla0_smol.so100.pipeline import so100_dataset, train_so100
+from vla0_smol.so100.pipeline import so100_checkpoint, so100_dataset, train_so100
 from vla0_smol.so100.preflight import preflight
 from vla0_smol.so100.profiles import so100_profile
 from vla0_smol.so100.replay import filmstrip, load_episode, plot_episode, replay_widget, summary_markdown, summary_rows
@@ -108,20 +110,23 @@ print(f"control: {fps:g} fps, {max_steps} steps ({max_steps / fps:.1f} s), dry r
 # %% [markdown]
 # ## 1. The policy: an existing checkpoint, or fine-tune one
 #
-# With `checkpoint` set, it is loaded as it is (a folder or a hub id; one of the authors' `vla0`
-# checkpoints is converted once, `vla0_smol.convert.resolve_checkpoint`). Without, the profile's
-# dataset is fine-tuned with `lerobot-train --policy.type=vla0_smol` (resumable; the README's
-# "SO100 / SO101 on a real arm" section has the command line for your own dataset).
+# With `checkpoint` set to an SO100 policy, it is loaded as it is (a folder or a hub id; one of the
+# authors' `vla0` checkpoints is converted once, `vla0_smol.convert.resolve_checkpoint`). Without,
+# the profile's dataset is fine-tuned with `lerobot-train --policy.type=vla0_smol`; with a checkpoint
+# of another robot (the authors' LIBERO model: 7-D actions, 8-D state), with `lerobot-train
+# --policy.path=<checkpoint>`: its VLM weights are kept, its state and action ranges and its
+# features are re-initialised from the dataset (one logged line says so). Resumable; the README's
+# "SO100 / SO101 on a real arm" section has the command lines for your own dataset.
 
 # %%
-if checkpoint:
+ckpt = resolve_checkpoint(checkpoint, out / "checkpoints").resolve() if checkpoint else None
+if ckpt is not None and so100_checkpoint(ckpt):
     repo_id, root, info = None, None, {}
-    ckpt = resolve_checkpoint(checkpoint, out / "checkpoints").resolve()
 else:
     repo_id, root = so100_dataset(prof, data_dir(), seed=seed)
     info = dataset_info(repo_id, root)
-    print(repo_id, info)
-    ckpt = train_so100(prof, out, (repo_id, root), seed=seed)
+    print(repo_id, info, f"fine-tuning from {ckpt}" if ckpt else "")
+    ckpt = train_so100(prof, out, (repo_id, root), seed=seed, init=ckpt)
 policy = load_policy(ckpt, prof.device, decoder="fast")
 task = task or prof.task or info.get("task") or policy.config.default_task
 print(ckpt, f"cameras {camera_shapes(policy)}", f"task {task!r}")

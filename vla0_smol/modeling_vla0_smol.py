@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lerobot.configs import FeatureType
 from lerobot.policies.pretrained import PreTrainedPolicy
 from lerobot.utils.constants import ACTION, OBS_STATE
+from lerobot.utils.feature_utils import dataset_to_policy_features
 from torch import Tensor
 
 from .backbone import load_processor, load_vlm
@@ -37,6 +39,7 @@ from .tokens import ActionTokenizer, BinTokenTable, NormalizedBins
 
 log = logging.getLogger(__name__)
 BACKBONE_DIR = "backbone"
+RANGES = ("action_min", "action_max", "state_min", "state_max")  # buffers tied to one robot's state and action
 
 
 class VLA0SmolPolicy(PreTrainedPolicy):
@@ -49,13 +52,24 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             statistics of ``action - state`` over the dataset's chunks.
         backbone_path: folder of a checkpoint's saved backbone config and processor (set by
             :meth:`from_pretrained`; the weights then come from the checkpoint).
+        dataset_ranges: keep the ranges of ``dataset_stats`` when the checkpoint's weights are
+            loaded (set by :meth:`from_pretrained` for a checkpoint of another robot).
     """
 
     config_class = VLA0SmolConfig
     name = "vla0_smol"
 
-    def __init__(self, config: VLA0SmolConfig, dataset_stats=None, dataset_meta=None, backbone_path=None, **kwargs):
+    def __init__(
+        self,
+        config: VLA0SmolConfig,
+        dataset_stats=None,
+        dataset_meta=None,
+        backbone_path=None,
+        dataset_ranges: bool = False,
+        **kwargs,
+    ):
         super().__init__(config)
+        self._dataset_ranges = dataset_ranges
         config.validate_features()
         self.config = config
         source = str(backbone_path) if backbone_path else config.vlm_model_name
@@ -128,9 +142,14 @@ class VLA0SmolPolicy(PreTrainedPolicy):
     # ----------------------------------------------------------------- statistics
     def set_stats(self, dataset_stats: dict, dataset_meta=None) -> None:
         """Take state/action ranges from LeRobot dataset stats (relative ones if configured)."""
-        for key in (ACTION,) + ((OBS_STATE,) if self.config.robot_state_feature else ()):
+        for key, buf in ((ACTION, self.action_min), (OBS_STATE, self.state_min)):
+            if key == OBS_STATE and not self.config.robot_state_feature:
+                continue
             if key not in dataset_stats or "min" not in dataset_stats[key] or "max" not in dataset_stats[key]:
                 raise ValueError(f"dataset stats lack '{key}' min/max (recompute the dataset's stats)")
+            if np.shape(dataset_stats[key]["min"]) != tuple(buf.shape):
+                shape = np.shape(dataset_stats[key]["min"])
+                raise ValueError(f"dataset stats of '{key}' have shape {shape}, the policy's {tuple(buf.shape)}")
         if self.config.robot_state_feature:
             self.state_min.copy_(torch.as_tensor(np.asarray(dataset_stats[OBS_STATE]["min"])))
             self.state_max.copy_(torch.as_tensor(np.asarray(dataset_stats[OBS_STATE]["max"])))
@@ -424,7 +443,14 @@ class VLA0SmolPolicy(PreTrainedPolicy):
 
     @classmethod
     def from_pretrained(cls, pretrained_name_or_path, *, config=None, **kwargs):
-        """Load a checkpoint; the backbone's config and processor come from its ``backbone/``."""
+        """Load a checkpoint; the backbone's config and processor come from its ``backbone/``.
+
+        With ``dataset_stats`` (and ``dataset_meta``), as LeRobot's ``make_policy`` passes them
+        for ``lerobot-train --policy.path``: a checkpoint of the same robot (the dataset's state
+        and action sizes) keeps its own ranges; one of another robot keeps its VLM weights and
+        takes the ranges and the input/output features from the dataset (see
+        :func:`adapt_to_dataset`).
+        """
         path = Path(str(pretrained_name_or_path))
         if not path.is_dir():
             from huggingface_hub import snapshot_download
@@ -434,9 +460,85 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             config = VLA0SmolConfig.from_pretrained(path)
         backbone = path / BACKBONE_DIR
         kwargs.pop("backbone_path", None)
+        kwargs["dataset_ranges"] = adapt_to_dataset(
+            path, config, kwargs.get("dataset_stats"), kwargs.get("dataset_meta")
+        )
         return super().from_pretrained(
             path, config=config, backbone_path=backbone if backbone.is_dir() else None, **kwargs
         )
+
+    @classmethod
+    def _load_as_safetensor(cls, model, model_file: str, map_location: str, strict: bool):
+        """LeRobot's loading; for a checkpoint of another robot, the dataset's ranges are kept."""
+        if not model._dataset_ranges:
+            return super()._load_as_safetensor(model, model_file, map_location, strict)
+        from safetensors import safe_open
+
+        ours = {name: getattr(model, name).clone() for name in RANGES}
+        with safe_open(model_file, framework="pt") as f:  # the checkpoint's shapes, to load into
+            for name in set(RANGES) & set(f.keys()):
+                setattr(model, name, torch.empty(f.get_slice(name).get_shape(), dtype=ours[name].dtype))
+        super()._load_as_safetensor(model, model_file, map_location, strict)
+        for name, value in ours.items():
+            setattr(model, name, value)
+        return model
+
+
+def adapt_to_dataset(path: Path, config: VLA0SmolConfig, dataset_stats=None, dataset_meta=None) -> bool:
+    """Fit ``config`` to the dataset when the checkpoint in ``path`` was trained on another robot.
+
+    The checkpoint's robot is its saved config's state and action sizes; the dataset's are those
+    of ``dataset_meta``'s features (else of ``config``, whose output features LeRobot's
+    ``make_policy`` takes from the dataset). When they match, nothing changes and the checkpoint's
+    ranges load. When they differ, ``config`` takes the dataset's input and output features (and
+    its task as ``default_task`` unless one was given) and one line is logged; the ranges are then
+    those of ``dataset_stats``.
+
+    Returns:
+        whether the ranges come from ``dataset_stats`` rather than from the checkpoint.
+
+    Raises:
+        ValueError: the sizes differ and no ``dataset_stats`` were given (naming the field).
+    """
+    saved = VLA0SmolConfig.from_pretrained(path)
+    if dataset_meta is not None:
+        features = dataset_to_policy_features(dataset_meta.features)
+        outputs = {k: f for k, f in features.items() if f.type is FeatureType.ACTION}
+        inputs = {k: f for k, f in features.items() if k not in outputs}
+    else:
+        inputs, outputs = config.input_features, config.output_features
+
+    def sizes(ins, outs) -> dict[str, int]:
+        return {ACTION: outs[ACTION].shape[0] if ACTION in outs else 0,
+                OBS_STATE: ins[OBS_STATE].shape[0] if OBS_STATE in ins else 0}  # fmt: skip
+
+    old, new = sizes(saved.input_features, saved.output_features), sizes(inputs, outputs)
+    if old == new:
+        return False
+    differ = [k for k in old if old[k] != new[k]]
+    if dataset_stats is None:
+        what = ", ".join(f"'{k}' is {old[k]}-D in the checkpoint and {new[k]}-D here" for k in differ)
+        raise ValueError(
+            f"{path} was trained on another robot: {what}, so its ranges ({', '.join(RANGES)}) do not fit. "
+            f"Pass the new dataset's statistics to re-initialise them: from_pretrained(..., dataset_stats="
+            "meta.stats, dataset_meta=meta), as lerobot-train --policy.path=<checkpoint> --dataset.repo_id="
+            "<dataset> does; or load it for the robot it was trained on"
+        )
+
+    def robot(ins, n) -> str:
+        cams = ", ".join(k.removeprefix("observation.images.") for k, f in ins.items() if f.type is FeatureType.VISUAL)
+        return f"{n[ACTION]}-D actions, {n[OBS_STATE]}-D state, cameras [{cams}]"
+
+    name = getattr(dataset_meta, "repo_id", None) or "the dataset"
+    log.warning(
+        "checkpoint %s was trained on %s; %s has %s: action and state ranges (%s) and the input/output features "
+        "re-initialised from the dataset's stats and features (the VLM weights are the checkpoint's)",
+        path, robot(saved.input_features, old), name, robot(inputs, new), "/".join(RANGES),
+    )  # fmt: skip
+    config.input_features, config.output_features = dict(inputs), dict(outputs)
+    if dataset_meta is not None and config.default_task == saved.default_task:
+        config.default_task = single_task(dataset_meta)  # the checkpoint's task belongs to its robot
+    return True
 
 
 def process_rank() -> int:

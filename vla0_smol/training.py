@@ -44,6 +44,9 @@ class TrainSpec:
         wandb: "offline" (default, no account needed), "online" or "disabled".
         extra: more ``--key=value`` arguments for lerobot-train.
         quiet: show LeRobot's warnings and progress bar only (its INFO lines go to metrics.jsonl).
+        policy_path: a checkpoint to fine-tune (``--policy.path``) instead of a new policy; one
+            of another robot keeps its VLM weights and takes its ranges and features from the
+            dataset (``VLA0SmolPolicy.from_pretrained``).
     """
 
     dataset_repo_id: str
@@ -59,6 +62,7 @@ class TrainSpec:
     wandb: str = "offline"
     extra: list[str] = field(default_factory=list)
     quiet: bool = False
+    policy_path: Path | None = None
 
     def __post_init__(self):
         self.output_dir = Path(self.output_dir)
@@ -122,6 +126,11 @@ def profile_spec(
 
 def train_args(spec: TrainSpec) -> list[str]:
     """``lerobot-train`` arguments for a spec (resuming if the output folder has a checkpoint)."""
+    resume = (spec.output_dir / LAST_CONFIG).exists()
+    if spec.policy_path is not None and not resume:  # a resumed run loads its own last checkpoint
+        source = _flag("policy.path", spec.policy_path)
+    else:
+        source = _flag("policy.type", "vla0_smol")
     args = [
         _flag("dataset.repo_id", spec.dataset_repo_id),
         _flag("output_dir", spec.output_dir),
@@ -133,7 +142,7 @@ def train_args(spec: TrainSpec) -> list[str]:
         _flag("seed", spec.seed),
         _flag("env_eval_freq", 0),
         _flag("wandb.enable", spec.wandb != "disabled"),
-        _flag("policy.type", "vla0_smol"),
+        source,
         _flag("policy.push_to_hub", False),
     ]
     if spec.wandb != "disabled":
@@ -145,7 +154,7 @@ def train_args(spec: TrainSpec) -> list[str]:
         args.append(_flag("dataset.root", spec.dataset_root))
     args += [_flag(f"policy.{k}", v) for k, v in spec.policy.items()]
     args += list(spec.extra)
-    if (spec.output_dir / LAST_CONFIG).exists():
+    if resume:
         args += [_flag("resume", True), _flag("config_path", spec.output_dir / LAST_CONFIG)]
     return args
 

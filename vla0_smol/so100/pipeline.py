@@ -46,13 +46,39 @@ def policy_fields(profile: SO100Profile, info: dict, seed: int = 0) -> dict:
     return {"seed": seed, **profile.policy, "crop_shape": crop, "default_task": profile.task or info["task"]}
 
 
-def train_so100(profile: SO100Profile, results_dir: Path, dataset, seed: int = 0, wandb: str = "offline") -> Path:
-    """Fine-tune with ``lerobot-train`` (resumable); return the last checkpoint's ``pretrained_model``."""
+def so100_checkpoint(checkpoint: Path) -> bool:
+    """Whether a ``vla0_smol`` checkpoint drives an SO100 arm (6-D state and action), from its ``config.json``."""
+    config = json.loads((Path(checkpoint) / "config.json").read_text())
+    action = config["output_features"].get("action", {}).get("shape")
+    state = config["input_features"].get("observation.state", {}).get("shape")
+    return action == [6] and state == [6]
+
+
+def train_so100(
+    profile: SO100Profile,
+    results_dir: Path,
+    dataset,
+    seed: int = 0,
+    wandb: str = "offline",
+    init: Path | None = None,
+) -> Path:
+    """Fine-tune with ``lerobot-train`` (resumable); return the last checkpoint's ``pretrained_model``.
+
+    ``init``: a checkpoint to start from (``--policy.path``), e.g. the authors' LIBERO model
+    converted; its VLM weights are kept, its ranges and features taken from the dataset when it
+    was trained on another robot. None: the profile's backbone.
+    """
     repo_id, root = dataset
     policy = policy_fields(profile, dataset_info(repo_id, root), seed)
-    key = json.dumps({"data": repo_id, "policy": policy, "steps": profile.steps}, sort_keys=True, default=str)
+    if init is not None:  # the architecture and weights are the checkpoint's
+        policy = {k: v for k, v in policy.items() if k not in ("vlm_model_name", "load_vlm_weights")}
+    run = {"data": repo_id, "policy": policy, "steps": profile.steps}
+    if init is not None:
+        run["init"] = str(Path(init).resolve())
+    key = json.dumps(run, sort_keys=True, default=str)
     run_dir = Path(results_dir) / "runs" / f"so100_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
     spec = profile_spec(profile, run_dir, dataset, seed, wandb, policy=policy)
+    spec.policy_path = Path(init) if init is not None else None
     return run_lerobot_train(spec)
 
 
