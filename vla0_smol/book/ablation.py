@@ -1,13 +1,19 @@
-"""Ablation grids on PushT: one training run and one evaluation per arm, results as JSON.
+"""Ablation grids on PushT: one training run and one evaluation per arm and seed, results as JSON.
 
 A grid is a list of :class:`Arm` (a name, policy fields for training, inference fields for
-evaluation). :func:`run_grid` trains each arm at a profile and evaluates every checkpoint it saved
-(:mod:`vla0_smol.pusht.checkpoints`), on the same demonstrations and evaluation seeds, and writes
-``results/<profile>/<recipe>.json`` with the resolved settings of every arm, its best and last
-checkpoints and the curve between them (``<recipe>_checkpoints.png``). An arm's ``success_rate``
-and ``mean_max_coverage`` are its best checkpoint's (what the blog reports); ``last`` is beside
-them. Finished arms are read back instead of re-run, so an interrupted grid continues where it
-stopped.
+evaluation). :func:`run_grid` trains each arm at a profile, once per training seed, and evaluates
+every checkpoint it saved (:mod:`vla0_smol.pusht.checkpoints`) on that seed's evaluation episodes,
+the same for every arm. It writes ``results/<profile>/<recipe>.json`` with the resolved settings
+of every arm, per seed: its best and last checkpoints, the curve between them, its training loss
+(``metrics.jsonl`` of the run) and a strip of frames of one episode; and, pooled over the seeds:
+success, coverage and the episode counts the intervals are computed from
+(:mod:`vla0_smol.book.evidence`). An arm's ``success_rate`` and ``mean_max_coverage`` are its best
+checkpoints' (what the blog reports); ``last`` is beside them.
+
+Reference controllers (:data:`REFERENCES`: the scripted expert, random actions, holding still) are
+measured on the same evaluation episodes, so every table has a ceiling and two floors. Finished
+arms and references are read back instead of re-run, so an interrupted grid continues where it
+stopped and the references are measured once for all six chapters.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..pusht.checkpoints import evaluate_every_checkpoint, load_evaluation, prune_training_states
+from ..pusht.checkpoints import evaluate_every_checkpoint, load_evaluation, prune_training_states, rollout
+from ..pusht.evaluation import ExpertController, HoldStillController, RandomController, evaluate_pusht
 from ..pusht.pipeline import pusht_dataset, run_dir_for, train_pusht
 from ..pusht.profiles import pusht_profile
 from ..results import save_json
+from ..training import read_metrics
+from .evidence import successes
 from .report import plot_checkpoint_curves
 
 
@@ -89,85 +98,166 @@ def blog_grid(recipe: str, base_lr: float) -> list[Arm]:
     raise ValueError(f"unknown ablation recipe {recipe!r}")
 
 
+REFERENCES = ("scripted expert", "random actions", "hold still")
+
+
+def _reference_controller(name: str, seed: int):
+    if name == "scripted expert":
+        return ExpertController(seed)
+    if name == "random actions":
+        return RandomController(seed)
+    if name == "hold still":
+        return HoldStillController()
+    raise ValueError(f"unknown reference {name!r}; known: {REFERENCES}")
+
+
+def _eval_seed(seed: int) -> int:
+    return 10_000 + seed  # evaluation seeds differ from the demonstration seeds
+
+
+def _pooled(rows: list[dict]) -> dict:
+    """Success and coverage of rows (one per seed) pooled: successes and episodes summed."""
+    k = sum(successes(r)[0] for r in rows)
+    n = sum(int(r["n_episodes"]) for r in rows)
+    coverage = sum(r["mean_max_coverage"] * r["n_episodes"] for r in rows) / n
+    return {"success_rate": k / n, "mean_max_coverage": coverage, "successes": k, "n_episodes": n}
+
+
+def run_references(profile: str, seeds: list[int], results_dir: Path = Path("results"), progress: bool = True):
+    """Each reference controller on the arms' evaluation episodes of every seed, pooled.
+
+    Cached per controller and seed under ``results/<profile>/references/``.
+    """
+    prof = pusht_profile(profile)
+    cache = Path(results_dir) / profile / "references"
+    rows = []
+    for name in REFERENCES:
+        per_seed = []
+        for seed in seeds:
+            first = _eval_seed(seed)
+            path = cache / f"{_slug(name)}_{first}_n{prof.eval_episodes}_max{prof.eval_max_steps}.json"
+            if not path.exists():
+                result = evaluate_pusht(
+                    _reference_controller(name, seed),
+                    n_episodes=prof.eval_episodes,
+                    seed=first,
+                    batch_size=prof.eval_batch,
+                    max_steps=prof.eval_max_steps,
+                    progress=progress,
+                    desc=f"eval {name}",
+                )
+                save_json({"reference": name, "seed": seed, "eval_seed": first, **result.summary()}, path)
+            full = json.loads(path.read_text())
+            per_seed.append({k: full[k] for k in ("seed", "success_rate", "mean_max_coverage", "n_episodes")})
+        rows.append({"reference": name, **_pooled(per_seed), "per_seed": per_seed})
+    return rows
+
+
+def _run_arm(arm: Arm, prof, out_dir: Path, seed: int, dataset, progress: bool) -> dict:
+    """Train and evaluate one arm at one seed (its row, without the cache)."""
+    t0 = time.perf_counter()
+    arm_prof = prof.with_policy(**arm.policy)
+    # identical training settings share one run, across arms and recipes
+    run_dir = run_dir_for(arm_prof, out_dir, seed)
+    train_pusht(arm_prof, run_dir, dataset, seed=seed)
+    prune_training_states(run_dir)
+    train_s = time.perf_counter() - t0
+    eval_seed = _eval_seed(seed)
+    sweep = evaluate_every_checkpoint(run_dir, arm_prof, eval_seed, progress=progress, **arm.inference)
+    best = load_evaluation(sweep["best"])
+    return {
+        "arm": arm.name,
+        "seed": seed,
+        "policy_overrides": arm.policy,
+        "inference_overrides": arm.inference,
+        "success_rate": sweep["best"]["success_rate"],  # the best checkpoint's, as the blog reports
+        "mean_max_coverage": sweep["best"]["mean_max_coverage"],
+        "best": sweep["best"],
+        "last": sweep["last"],
+        "checkpoints": sweep["checkpoints"],
+        "selection": sweep["selection"],
+        "n_episodes": best["n_episodes"],
+        "train_seconds": round(train_s, 1),
+        "eval_seconds": round(sum(r["eval_seconds"] for r in sweep["checkpoints"]), 1),
+        "run_dir": str(run_dir),
+        "loss": [[r["steps"], r["loss"]] for r in read_metrics(run_dir)],  # (step, loss) per logged window
+        "rollout": rollout(sweep["best"], arm_prof, eval_seed, **arm.inference),  # frames of one episode
+        "checkpoint": sweep["best"]["checkpoint"],
+        "resolved_config": best["config"],
+        "episodes": best["episodes"],
+    }
+
+
 def run_grid(
     recipe: str,
     arms: list[Arm],
     profile: str,
     seed: int = 0,
+    seeds: int = 1,
     results_dir: Path = Path("results"),
     data_dir: Path = Path("data"),
     progress: bool = True,
+    references: bool = True,
 ) -> dict:
-    """Train and evaluate every arm; return (and write) ``results/<profile>/<recipe>.json``."""
+    """Train and evaluate every arm; return (and write) ``results/<profile>/<recipe>.json``.
+
+    Args:
+        recipe: the grid's name (file names, the blog's numbers).
+        arms: the configurations compared.
+        profile: "smoke", "cpu" or "full".
+        seed: the first training seed (demonstrations, training, evaluation episodes).
+        seeds: training seeds per arm: ``seed, seed + 1, ...``; each has its own demonstrations
+            and evaluation episodes, shared by every arm and reference.
+        results_dir: the ``results/`` folder (``<profile>/`` is made under it).
+        data_dir: where demonstrations are built.
+        progress: progress bars.
+        references: measure the reference controllers too.
+    """
     if len({a.name for a in arms}) != len(arms):
         raise ValueError("arm names must be unique")
+    seeds = int(seeds)  # `recipes run -p seeds 3` passes a string
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
     prof = pusht_profile(profile)
     out_dir = Path(results_dir) / profile
-    arms_dir = out_dir / "arms" / recipe
-    dataset = pusht_dataset(prof, data_dir, seed=seed)
-    eval_seed = 10_000 + seed
+    seed_list = list(range(seed, seed + seeds))
+    datasets = {s: pusht_dataset(prof, data_dir, seed=s) for s in seed_list}
     rows = []
     for arm in arms:
-        arm_file = arms_dir / f"{_slug(arm.name)}.json"
-        if arm_file.exists():
-            rows.append(json.loads(arm_file.read_text()))
-            continue
-        t0 = time.perf_counter()
-        arm_prof = prof.with_policy(**arm.policy)
-        # identical training settings share one run, across arms and recipes
-        run_dir = run_dir_for(arm_prof, out_dir, seed)
-        train_pusht(arm_prof, run_dir, dataset, seed=seed)
-        prune_training_states(run_dir)
-        train_s = time.perf_counter() - t0
-        sweep = evaluate_every_checkpoint(run_dir, arm_prof, eval_seed, progress=progress, **arm.inference)
-        best = load_evaluation(sweep["best"])
-        row = {
-            "arm": arm.name,
-            "policy_overrides": arm.policy,
-            "inference_overrides": arm.inference,
-            "success_rate": sweep["best"]["success_rate"],  # the best checkpoint's, as the blog reports
-            "mean_max_coverage": sweep["best"]["mean_max_coverage"],
-            "best": sweep["best"],
-            "last": sweep["last"],
-            "checkpoints": sweep["checkpoints"],
-            "selection": sweep["selection"],
-            "n_episodes": best["n_episodes"],
-            "train_seconds": round(train_s, 1),
-            "eval_seconds": round(sum(r["eval_seconds"] for r in sweep["checkpoints"]), 1),
-            "checkpoint": sweep["best"]["checkpoint"],
-            "resolved_config": best["config"],
-            "episodes": best["episodes"],
-        }
-        save_json(row, arm_file)
-        rows.append(row)
+        per_seed = []
+        for s in seed_list:
+            arm_file = out_dir / "arms" / recipe / f"seed{s}" / f"{_slug(arm.name)}.json"
+            if not arm_file.exists():
+                save_json(_run_arm(arm, prof, out_dir, s, datasets[s], progress), arm_file)
+            per_seed.append(json.loads(arm_file.read_text()))
+        best, last = _pooled([r["best"] for r in per_seed]), _pooled([r["last"] for r in per_seed])
+        best["steps"], last["steps"] = [r["best"]["step"] for r in per_seed], [r["last"]["step"] for r in per_seed]
+        rows.append(
+            {
+                "arm": arm.name,
+                "policy_overrides": arm.policy,
+                "inference_overrides": arm.inference,
+                "seeds": seed_list,
+                "success_rate": best["success_rate"],  # pooled over seeds, best checkpoints
+                "mean_max_coverage": best["mean_max_coverage"],
+                "n_episodes": best["n_episodes"],
+                "best": best,
+                "last": last,
+                "per_seed": per_seed,
+            }
+        )
     summary = {
         "recipe": recipe,
         "profile": profile,
         "model": prof.policy.get("vlm_model_name"),
         "seed": seed,
-        "eval_seeds": [eval_seed, eval_seed + prof.eval_episodes - 1],
-        "dataset": dataset[0],
+        "seeds": seed_list,
+        "eval_seeds": [[_eval_seed(s), _eval_seed(s) + prof.eval_episodes - 1] for s in seed_list],
+        "dataset": [datasets[s][0] for s in seed_list],
         "profile_settings": prof.to_dict(),
         "arms": rows,
+        "references": run_references(profile, seed_list, results_dir, progress) if references else [],
     }
     save_json(summary, out_dir / f"{recipe}.json")
     plot_checkpoint_curves(summary, out_dir / f"{recipe}_checkpoints.png")
     return summary
-
-
-def results_table(summary: dict) -> str:
-    """A Markdown table of a grid's arms."""
-    lines = [
-        f"{summary['recipe']} (profile {summary['profile']}, model {summary['model']}, "
-        f"{summary['arms'][0]['n_episodes'] if summary['arms'] else 0} episodes)",
-        "",
-        "| arm | success, best checkpoint (step) | success, last | coverage, best | coverage, last |",
-        "|---|---|---|---|---|",
-    ]
-    for r in summary["arms"]:
-        best, last = r.get("best", r), r.get("last", r)
-        lines.append(
-            f"| {r['arm']} | {100 * best['success_rate']:.1f}% ({best.get('step', '?')}) | "
-            f"{100 * last['success_rate']:.1f}% | {best['mean_max_coverage']:.3f} | {last['mean_max_coverage']:.3f} |"
-        )
-    return "\n".join(lines)

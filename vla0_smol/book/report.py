@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..training import read_metrics
+from .evidence import BlogFinding, compare_sentence, successes, wilson_interval
 
 
 def _figure(figsize: tuple[float, float]):
@@ -58,6 +60,47 @@ TITLES = {
     "ablation_masking": "Masked action augmentation",
     "ablation_ensembling": "Temporal ensembling vs 5 steps ahead",
 }
+# The comparisons the blog draws in each ablation, as (from, to) indices into the recipe's arms. The
+# blog's difference is computed from BLOG_PUSHT; where it gives no figure for one of the two arms,
+# its stated finding is named instead ("same": no difference, "lower": worse, no figure).
+BLOG_PAIRS: dict[str, list[tuple]] = {
+    "ablation_lr": [(2, 0), (2, 1), (2, 3, "lower")],  # the blog's best rate against the others
+    "ablation_vision": [(0, 1)],  # trained against frozen
+    "ablation_state_action": [(0, 1), (0, 2), (1, 3)],  # relative actions, state, state on top of relative
+    "ablation_system_prompt": [(0, 1, "same")],
+    "ablation_masking": [(0, 2)],  # whole-action masking against none (character masking: no figure)
+    "ablation_ensembling": [(0, 1, "same")],
+}
+
+
+def _blog_figure(text: str) -> float | None:
+    """The blog's success (%) in one BLOG_PUSHT entry ("57.8", "0.0% at 5e-6"), None if it gives none."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(%.*)?", text)
+    return float(match.group(1)) if match else None
+
+
+def blog_findings(recipe: str) -> list[tuple[int, int, BlogFinding]]:
+    """``(a, b, finding)`` for each comparison the blog makes in a recipe (arm indices)."""
+    found = []
+    for a, b, *stated in BLOG_PAIRS.get(recipe, []):
+        if stated:
+            found.append((a, b, BlogFinding({"same": 0, "lower": -1, "higher": 1}[stated[0]])))
+            continue
+        points = _blog_figure(BLOG_PUSHT[recipe][b]) - _blog_figure(BLOG_PUSHT[recipe][a])
+        found.append((a, b, BlogFinding((points > 0) - (points < 0), round(points, 1))))
+    return found
+
+
+def comparison_sentences(summary: dict) -> list[str]:
+    """One sentence per comparison the blog makes: this run's difference, interval, verdict."""
+    arms = summary["arms"]
+    return [
+        compare_sentence(summary["profile"], (arms[a]["arm"], arms[b]["arm"]), _counts(arms[a]), _counts(arms[b]), f)
+        for a, b, f in blog_findings(summary["recipe"])
+        if max(a, b) < len(arms) and _counts(arms[a]) and _counts(arms[b])
+    ]
+
+
 # LIBERO (success %, Object / Spatial / Goal / Long / Avg), as published in the blog.
 BLOG_LIBERO = [
     ("Diffusion Policy", "0.15B", 78.3, 92.5, 68.3, 50.5, 72.4),
@@ -73,33 +116,73 @@ BLOG_LIBERO_NO_ENSEMBLE_AVG = 90.7
 LIBERO_SUITES = ["libero_object", "libero_spatial", "libero_goal", "libero_10"]
 
 
+def _counts(row: dict) -> tuple[int, int] | None:
+    """(successes, episodes) of a row's best checkpoint(s), None for rows without episode counts."""
+    best = row.get("best", row)
+    return successes(best) if "n_episodes" in best else None
+
+
+def _rate(row: dict) -> str:
+    """``50.0% (21.5-78.5)``: a success rate and its 95% Wilson interval, in %."""
+    if "n_episodes" not in row:
+        return f"{100 * row['success_rate']:.1f}%"
+    lo, hi = wilson_interval(*successes(row))
+    return f"{100 * row['success_rate']:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
+
+
+def seed_rows(arm: dict) -> list[dict]:
+    """An arm's rows, one per training seed (a row written before seeds were kept is its own)."""
+    return arm.get("per_seed") or [arm]
+
+
 def pusht_table(summary: dict) -> str:
-    """One ablation: this run's best and last checkpoints beside the blog's (best) figure."""
+    """One ablation: this run's best and last checkpoints beside the blog's (best) figure.
+
+    Success rates carry their 95% Wilson interval; the reference controllers, measured on the same
+    episodes, close the table, and one sentence per comparison the blog makes follows it.
+    """
     recipe, ref = summary["recipe"], BLOG_PUSHT.get(summary["recipe"], [])
     arms = summary["arms"]
-    n = arms[0]["n_episodes"] if arms else 0
-    steps = [c["step"] for c in arms[0].get("checkpoints", [])] if arms else []
+    first = seed_rows(arms[0])[0] if arms else {}
+    n = first.get("n_episodes", 0)
+    steps = [c["step"] for c in first.get("checkpoints", [])]
+    seeds = summary.get("seeds", [summary.get("seed", 0)])
+    several = len(seeds) > 1
     p = summary["profile"]
     lines = [
         f"### {TITLES.get(recipe, recipe)}",
         "",
-        f"This run: profile **{p}**, model `{summary['model']}`, {n} episodes per arm, every saved checkpoint "
-        f"evaluated on the same seeds (steps {', '.join(map(str, steps)) or '?'}); **best** is chosen on those "
-        "episodes, as the blog does, **last** is the final checkpoint. Blog: SmolVLM2-500M, 64 episodes, best.",
+        f"This run: profile **{p}**, model `{summary['model']}`, {n} episodes per arm"
+        + (f" and training seed ({len(seeds)} seeds: {', '.join(map(str, seeds))}; pooled)" if several else "")
+        + f", every saved checkpoint evaluated on the same episodes (steps {', '.join(map(str, steps)) or '?'}); "
+        "**best** is chosen on those episodes, as the blog does, **last** is the final checkpoint. "
+        "In brackets: 95% Wilson intervals. Blog: SmolVLM2-500M, 64 episodes, best.",
         "",
         f"| arm | success, best ({p}) [step] | success, last ({p}) | coverage, best ({p}) | coverage, last ({p}) "
-        "| blog success (best) |",
-        "|---|---|---|---|---|---|",
+        + ("| success per seed, best " if several else "")
+        + "| blog success (best) |",
+        "|---|---|---|---|---|" + ("---|" if several else "") + "---|",
     ]
     for i, r in enumerate(arms):
         blog = ref[i] if i < len(ref) else "-"
         blog = f"{blog}%" if blog.replace(".", "").isdigit() else blog
         best, last = r.get("best", r), r.get("last", r)
+        at = ", ".join(map(str, best.get("steps", [best.get("step", "?")])))
+        per_seed = ", ".join(f"{100 * s['best']['success_rate']:.1f}%" for s in seed_rows(r)) if several else None
         lines.append(
-            f"| {r['arm']} | {100 * best['success_rate']:.1f}% [{best.get('step', '?')}] | "
-            f"{100 * last['success_rate']:.1f}% | {best['mean_max_coverage']:.3f} | {last['mean_max_coverage']:.3f} "
-            f"| {blog} |"
+            f"| {r['arm']} | {_rate(best)} [{at}] | {_rate(last)} | {best['mean_max_coverage']:.3f} "
+            f"| {last['mean_max_coverage']:.3f} |" + (f" {per_seed} |" if several else "") + f" {blog} |"
         )
+    for r in summary.get("references", []):
+        per_seed = ", ".join(f"{100 * s['success_rate']:.1f}%" for s in r.get("per_seed", []))
+        lines.append(
+            f"| *reference: {r['reference']}* | {_rate(r)} | | {r['mean_max_coverage']:.3f} | |"
+            + (f" {per_seed} |" if several else "")
+            + " |"
+        )
+    sentences = comparison_sentences(summary)
+    if sentences:
+        lines += ["", "Against the blog (best checkpoints):", ""] + [f"- {x}" for x in sentences]
     if steps:
         lines += ["", f"Curves: `{recipe}_checkpoints.png` (success and coverage at every checkpoint)."]
     return "\n".join(lines)
@@ -191,12 +274,13 @@ def _checkpoint_lines(ax, rows: list[dict], label: str = "", color=None) -> None
 
 def plot_checkpoint_curves(summary: dict, path: Path) -> Path | None:
     """One ablation: each arm's success and coverage at every checkpoint (None without checkpoints)."""
-    arms = [a for a in summary["arms"] if a.get("checkpoints")]
-    if not arms:
+    rows = [(a["arm"], r) for a in summary["arms"] for r in seed_rows(a) if r.get("checkpoints")]
+    if not rows:
         return None
+    several = len(summary.get("seeds", [0])) > 1
     fig, ax = _figure(figsize=(7, 4))
-    for arm in arms:
-        _checkpoint_lines(ax, arm["checkpoints"], arm["arm"])
+    for name, r in rows:
+        _checkpoint_lines(ax, r["checkpoints"], f"{name} (seed {r.get('seed')})" if several else name)
     title = f"{TITLES.get(summary['recipe'], summary['recipe'])}: every checkpoint ({summary['profile']} profile)"
     ax.set(xlabel="training step (checkpoint)", ylim=(0, 1.02), title=title)
     ax.legend(fontsize=7, ncol=2)
@@ -205,31 +289,58 @@ def plot_checkpoint_curves(summary: dict, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def _error(row: dict) -> tuple[float, float]:
+    """Distances from a success rate down and up to its 95% Wilson interval ((0, 0) without counts)."""
+    if "n_episodes" not in row:
+        return 0.0, 0.0
+    lo, hi = wilson_interval(*successes(row))
+    return row["success_rate"] - lo, hi - row["success_rate"]
+
+
 def plot_ablation(summary: dict, path: Path) -> Path:
-    """Bar chart of success and coverage per arm (at the best checkpoint)."""
-    arms = summary["arms"]
-    names = [a["arm"] for a in arms]
-    x = range(len(arms))
-    fig, ax = _figure(figsize=(1.6 * len(arms) + 2, 3.5))
-    ax.bar([i - 0.2 for i in x], [a["success_rate"] for a in arms], width=0.4, label="success rate")
-    ax.bar([i + 0.2 for i in x], [a["mean_max_coverage"] for a in arms], width=0.4, label="mean max coverage")
-    ax.set_xticks(list(x), names, rotation=15)
-    ax.set_ylim(0, 1)
+    """Success (95% Wilson error bars) and coverage per arm at the best checkpoint, then the references.
+
+    With several training seeds, each seed's success is a dot on its arm's bar.
+    """
+    arms, refs = summary["arms"], summary.get("references", [])
+    rows = [a.get("best", a) for a in arms] + refs
+    names = [a["arm"] for a in arms] + [f"{r['reference']}\n(reference)" for r in refs]
+    x = [float(i) for i in range(len(arms))] + [len(arms) + 0.5 + i for i in range(len(refs))]
+    fig, ax = _figure(figsize=(1.5 * len(rows) + 2, 3.8))
+    left = [i - 0.2 for i in x]
+    bars = ax.bar(left, [r["success_rate"] for r in rows], width=0.4, label="success rate (95% interval)")
+    ax.errorbar(
+        left, [r["success_rate"] for r in rows], yerr=list(zip(*map(_error, rows))), fmt="none", ecolor="k", capsize=3
+    )
+    cover = ax.bar([i + 0.2 for i in x], [r["mean_max_coverage"] for r in rows], width=0.4, label="mean max coverage")
+    ax.bar_label(bars, [f"{100 * r['success_rate']:.0f}%" for r in rows], fontsize=7, padding=2)
+    for bar in list(bars)[len(arms) :] + list(cover)[len(arms) :]:  # references: hatched, paler
+        bar.set(alpha=0.45, hatch="//")
+    for i, a in enumerate(arms):
+        if len(seed_rows(a)) > 1:
+            seeds = [s["best"]["success_rate"] for s in seed_rows(a)]
+            ax.plot([left[i]] * len(seeds), seeds, "k.", label="one training seed" if i == 0 else None)
+    if refs:
+        ax.axvline(len(arms) - 0.25, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(x, names, rotation=15, fontsize=8)
+    ax.set_ylim(0, 1.05)
     ax.set_title(f"{TITLES.get(summary['recipe'], summary['recipe'])} ({summary['profile']} profile)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
 
 
 def plot_lr_curve(summary: dict, path: Path) -> Path:
-    """Success and coverage against learning rate (log scale)."""
+    """Success (95% Wilson error bars) and coverage against learning rate (log scale)."""
     arms = summary["arms"]
     lrs = [a["policy_overrides"]["optimizer_lr"] for a in arms]
+    best = [a.get("best", a) for a in arms]
     fig, ax = _figure(figsize=(5, 3.5))
-    ax.plot(lrs, [a["success_rate"] for a in arms], "o-", label="success rate")
+    yerr = list(zip(*map(_error, best)))
+    ax.errorbar(lrs, [a["success_rate"] for a in arms], yerr=yerr, fmt="o-", capsize=3, label="success rate")
     ax.plot(lrs, [a["mean_max_coverage"] for a in arms], "s--", label="mean max coverage")
     ax.set(
-        xscale="log", xlabel="peak learning rate", ylim=(0, 1), title=f"Learning rate ({summary['profile']} profile)"
+        xscale="log", xlabel="peak learning rate", ylim=(0, 1.05), title=f"Learning rate ({summary['profile']} profile)"
     )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
