@@ -42,7 +42,10 @@ def plot_training(summary: dict, path: Path) -> Path:
 
     fig = Figure(figsize=(11, 3.8))
     loss_ax, ckpt_ax = fig.subplots(1, 2)
-    for i, arm in enumerate(summary["arms"]):
+    arms = summary["arms"]
+    all_steps = [c["step"] for a in arms for r in seed_rows(a) for c in r.get("checkpoints", [])] or [0]
+    dodge = 0.012 * ((max(all_steps) - min(all_steps)) or 1)  # arms side by side where their points coincide
+    for i, arm in enumerate(arms):
         color = f"C{i % 10}"
         rows = seed_rows(arm)
         for j, row in enumerate(rows):
@@ -55,14 +58,13 @@ def plot_training(summary: dict, path: Path) -> Path:
         steps, success, err, coverage = _pooled_curve(rows)
         if not steps:
             continue
-        ckpt_ax.errorbar(
-            steps, success, yerr=list(zip(*err)), fmt="o-", color=color, capsize=3, label=f"{arm['arm']}: success"
-        )
-        ckpt_ax.plot(steps, coverage, "s--", color=color, alpha=0.7, label=f"{arm['arm']}: coverage")
+        x = [s + (i - (len(arms) - 1) / 2) * dodge for s in steps]
+        label = arm["arm"]
+        ckpt_ax.errorbar(x, success, yerr=list(zip(*err)), fmt="o-", color=color, capsize=3, label=f"{label}: success")
+        ckpt_ax.plot(x, coverage, "s--", color=color, alpha=0.7, label=f"{label}: coverage")
         best = {r["best"]["step"] for r in rows if "best" in r}
-        ckpt_ax.plot(
-            [s for s in steps if s in best], [v for s, v in zip(steps, success) if s in best], "*", color=color, ms=14
-        )
+        marks = [(xi, v) for xi, s, v in zip(x, steps, success) if s in best]
+        ckpt_ax.plot([m[0] for m in marks], [m[1] for m in marks], "*", color=color, ms=14)
     title = TITLES.get(summary["recipe"], summary["recipe"])
     seeds = len(summary.get("seeds", [0]))
     pooled = f", {seeds} seeds pooled" if seeds > 1 else ""
