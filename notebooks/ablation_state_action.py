@@ -22,8 +22,13 @@
 # (`vla0_smol.stats`). The blog: 29.7% (neither), 57.8% (relative), 45.3% (state), 70.3% (both).
 #
 # `profile` sets the sizes (`smoke`: seconds, `cpu`: the tiny preset on a laptop CPU, `full`:
-# SmolVLM2-500M on a GPU, the blog's settings). Finished arms are read back from disk, so
-# re-running continues an interrupted grid.
+# SmolVLM2-500M on a GPU, the blog's settings); `seeds` trains every arm that many times. Finished
+# arms are read back from disk, so re-running continues an interrupted grid.
+#
+# The evidence below is computed from the run's JSON: the table gives every success rate with its
+# 95% interval, next to three references measured on the same episodes (the scripted expert,
+# random actions, holding still), and says for each comparison the blog makes whether this run
+# agrees; then each arm's training loss and checkpoint curve, and one episode of each arm.
 
 # %% tags=["parameters"]
 # Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
@@ -33,6 +38,7 @@
 # full: GPU, hours (one SmolVLM2-500M training run per arm).
 profile = "smoke"  # only sizes change with it, never the code path
 seed = 0  # seeds data generation, training and evaluation
+seeds = 1  # training seeds per arm (seed, seed + 1, ...): tables pool them and show each
 out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
 
 # %%
@@ -41,20 +47,27 @@ from pathlib import Path
 from IPython.display import Image, Markdown, display
 
 from vla0_smol.book.ablation import blog_grid, run_grid
+from vla0_smol.book.figures import plot_rollouts, plot_training
 from vla0_smol.book.paths import results_dir
 from vla0_smol.book.report import plot_ablation, pusht_table
 from vla0_smol.pusht.profiles import pusht_profile
 
 out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
+plots = Path(out_dir) / "plots"
 
 arms = blog_grid("ablation_state_action", base_lr=pusht_profile(profile).policy.get("optimizer_lr", 5e-5))
 for arm in arms:
     print(f"{arm.name:24s} train: {arm.policy}  eval: {arm.inference}")
 
 # %%
-summary = run_grid("ablation_state_action", arms, profile, seed=seed, results_dir=Path(out_dir).parent)
+summary = run_grid("ablation_state_action", arms, profile, seed=seed, seeds=seeds, results_dir=Path(out_dir).parent)
 display(Markdown(pusht_table(summary)))
 
 # %%
-png = plot_ablation(summary, Path(out_dir) / "plots" / "ablation_state_action.png")
-display(Image(filename=str(png)))
+display(Image(filename=str(plot_ablation(summary, plots / "ablation_state_action.png"))))
+
+# %%
+display(Image(filename=str(plot_training(summary, plots / "ablation_state_action_training.png"))))
+
+# %%
+display(Image(filename=str(plot_rollouts(summary, plots / "ablation_state_action_rollouts.png"))))

@@ -52,7 +52,7 @@ KNOWN_SECONDS: dict[str, dict[str, float]] = {
         "grammar": 33,
         "ensembling": 26,
         "ablation_lr": 108,
-        "ablation_vision": 54,
+        "ablation_vision": 71,  # with the reference controllers (the first chapter to run measures them)
         "ablation_state_action": 88,
         "ablation_system_prompt": 68,
         "ablation_masking": 84,
