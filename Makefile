@@ -13,13 +13,26 @@ PYTHON312 ?= $(shell for c in python3.12 $$(pyenv root 2>/dev/null)/versions/3.1
 	/usr/local/bin/python3.12 /usr/bin/python3.12; do \
 	"$$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
-.PHONY: demo test lint notebooks-sync clean-venv
+.PHONY: demo test lint notebooks-sync clean-venv book book-check
 
 demo: $(STAMP)
 	$(VENV)/bin/vla0-smol demo
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The executed smoke book: every chapter run, docs/book/smoke/ (committed) and the site site/smoke/ (ignored).
+book: $(STAMP) $(VENV)/.docs-installed
+	$(VENV)/bin/vla0-smol book build --profile smoke
+
+# Opt-in (not in CI: Chromium is ~400 MB): the built site in headless Chromium, screenshots in site/smoke/screenshots/.
+# Needs Chromium (apt-get install --no-install-recommends chromium, or CHROMIUM=/path/to/chrome).
+book-check: $(VENV)/.docs-installed
+	$(VENV)/bin/vla0-smol book check --profile smoke
+
+$(VENV)/.docs-installed: pyproject.toml $(STAMP)
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $@
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check vla0_smol tests benchmarks notebooks

@@ -40,11 +40,19 @@ def main(argv: list[str] | None = None) -> int:
 
     book_cmd = sub.add_parser("book", help="the executed book: notebooks with outputs and a static site")
     book_sub = book_cmd.add_subparsers(dest="action", required=True)
-    build = book_sub.add_parser("build", help="execute every chapter, write docs/book/<profile>/ and its html/")
+    build = book_sub.add_parser(
+        "build", help="execute every chapter, write docs/book/<profile>/ (committed) and the site site/<profile>/"
+    )
     build.add_argument("--profile", default="smoke", choices=["smoke", "cpu", "full"])
     build.add_argument("--out", type=Path, help="default: docs/book/ at the repository root")
     build.add_argument("--results-dir", type=Path, help="default: results/ at the repository root")
     build.add_argument("--no-run", action="store_true", help="reuse the executed copies in the results folder")
+    build.add_argument("--only", nargs="+", metavar="NAME", help="execute and export only these chapters")
+    build.add_argument("--site", type=Path, help="default: site/<profile>/ at the repository root")
+    build.add_argument("--no-check", action="store_true", help="do not look at the site in headless Chromium")
+    check = book_sub.add_parser("check", help="look at the built site in headless Chromium (figures, tables)")
+    check.add_argument("--profile", default="smoke", choices=["smoke", "cpu", "full"])
+    check.add_argument("--site", type=Path, help="default: site/<profile>/ at the repository root")
 
     sub.add_parser("pretrain", help="pretrain the tiny VLM on numbers and grounding: see 'vla0-smol pretrain --help'")
 
@@ -64,10 +72,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "convert":
         return convert_command(args.src, args.dst, args.backbone)
+    if args.command == "book" and args.action == "check":
+        from .browser import main as check_main
+        from .site import site_dir
+
+        return check_main([str(args.site or site_dir(args.profile))])
     if args.command == "book":
         from .build import build_book
 
-        build_book(args.profile, args.out, args.results_dir, run=not args.no_run)
+        build_book(
+            args.profile, args.out, args.results_dir, run=not args.no_run, only=args.only, site=args.site,
+            check=not args.no_check,
+        )  # fmt: skip
         return 0
     from . import recipes as book
 
