@@ -10,7 +10,7 @@ import torch
 
 from vla0_smol.backbone import PRESETS, load_processor, load_vlm
 from vla0_smol.presets import pretrain_data as pd
-from vla0_smol.presets.pretrain import PretrainConfig, Questions, evaluate, pretrain
+from vla0_smol.presets.pretrain import PretrainConfig, Questions, evaluate, image_spread, param_groups, pretrain
 
 T_GRAY = np.array([119, 136, 153])  # gym-pusht draws the block in LightSlateGray
 
@@ -101,6 +101,54 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path):
     assert [r["step"] for r in rows if "eval" in r] == [2, 4]  # where each part stopped
     provenance = json.loads((tmp_path / "eb" / "provenance.json").read_text())
     assert provenance["steps"] == 4 and set(provenance["final_metrics"]) == set(pd.MIXTURE)
+
+
+def test_a_frozen_vision_side_is_left_untouched_by_pretraining(tmp_path):
+    """``vision_lr_scale=0``: encoder and connector keep their initial weights; the LM still learns."""
+    cfg = PretrainConfig(
+        out_dir=str(tmp_path / "run"),
+        export_dir=str(tmp_path / "preset"),
+        batch_size=2,
+        steps=2,
+        warmup=1,
+        eval_every=1000,
+        save_every=1000,
+        vision_lr_scale=0,
+        mixture={"pusht_block": 1.0},
+        first_steps=0,
+    )
+    torch.manual_seed(cfg.seed)
+    before = load_vlm("tiny").state_dict()
+    pretrain(cfg, progress=lambda s: None)
+    after = load_vlm(str(tmp_path / "preset")).state_dict()
+    vision = [k for k in before if ".vision_model." in f".{k}" or ".connector." in f".{k}"]
+    assert vision and all(torch.equal(before[k], after[k]) for k in vision)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k not in vision)
+
+
+def test_image_spread_tells_a_collapsed_vision_side_from_a_working_one(gen):
+    torch.manual_seed(0)
+    vlm = load_vlm("tiny")
+    questions = Questions(load_processor("tiny"))
+    assert image_spread(vlm, questions, gen, 8, seed=1) > 0.05  # random init: frames differ
+    with torch.no_grad():  # the encoder's last norm outputs its bias alone: every frame looks the same
+        norm = vlm.model.vision_model.post_layernorm
+        norm.weight.zero_()
+        norm.bias.normal_()
+    assert image_spread(vlm, questions, gen, 8, seed=1) < 1e-6
+
+
+def test_vision_groups_get_the_scaled_learning_rate():
+    torch.manual_seed(0)
+    vlm = load_vlm("tiny")
+    groups = param_groups(vlm, PretrainConfig(vision_lr_scale=0.1))
+    names = {id(p): n for n, p in vlm.named_parameters()}
+    for g in groups:
+        kinds = {("vision_model" in names[id(p)] or "connector" in names[id(p)]) for p in g["params"]}
+        assert kinds == {g["scale"] == 0.1}  # each group is all vision (scaled) or all language model
+    assert sum(len(g["params"]) for g in groups) == len(list(vlm.parameters()))
+    with pytest.raises(ValueError, match="vision_lr_scale"):
+        PretrainConfig(vision_lr_scale=-1)
 
 
 SHIPPED = PRESETS["tiny-pretrained"] / "model.safetensors"

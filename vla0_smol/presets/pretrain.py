@@ -64,6 +64,10 @@ class PretrainConfig:
     eval_size: int = 16  # fresh questions per skill at each evaluation
     save_every: int = 250
     threads: int = 1  # torch threads; on 2 shared cores one thread was faster than two
+    # learning-rate factor of the vision encoder and connector (0: frozen). Trained at the full
+    # rate from random init, they collapsed to an image-independent output within 250 steps
+    # (docs/tiny-learning.md, "Fourth round"), after which nothing could be grounded.
+    vision_lr_scale: float = 1.0
     mixture: dict[str, float] = field(default_factory=lambda: dict(MIXTURE))
     first_mixture: dict[str, float] = field(default_factory=lambda: dict(FIRST_MIXTURE))
     first_steps: int = FIRST_STEPS  # batches drawn from first_mixture (numbers only)
@@ -73,6 +77,8 @@ class PretrainConfig:
             raise ValueError(f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}")
         if not 0 < self.min_lr <= self.lr:
             raise ValueError(f"need 0 < min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+        if self.vision_lr_scale < 0:
+            raise ValueError(f"vision_lr_scale must be >= 0 (0: frozen), got {self.vision_lr_scale}")
 
 
 class Questions:
@@ -144,6 +150,46 @@ def evaluate(vlm, questions: Questions, gen: Generator, size: int, seed: int, sk
     return results
 
 
+@torch.no_grad()
+def image_spread(vlm, questions: Questions, gen: Generator, size: int, seed: int) -> float:
+    """How much the image tokens differ between frames: std across frames / RMS of the tokens.
+
+    About 0.15 at random init; a value near 0 means the vision side has collapsed to an
+    image-independent output (the language model then cannot ground anything).
+    """
+    frames = gen.eval_set("pusht_block", size, seed)
+    model = vlm.model
+    feats = model.connector(model.vision_model(pixel_values=questions.pixels(frames)[:, 0]).last_hidden_state)
+    return float(feats.std(0).mean() / feats.pow(2).mean().sqrt())
+
+
+def is_vision(name: str) -> bool:
+    """A parameter of the vision encoder or of the connector into the language model."""
+    return ".vision_model." in f".{name}" or ".connector." in f".{name}"
+
+
+def param_groups(vlm, cfg: PretrainConfig) -> list[dict]:
+    """AdamW groups: decay on matrices (not embeddings); the vision side at ``vision_lr_scale``.
+
+    With ``vision_lr_scale=0`` the vision side is frozen (``requires_grad=False``).
+    """
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, p in vlm.named_parameters():
+        vision = is_vision(name)
+        if vision and cfg.vision_lr_scale == 0:
+            p.requires_grad_(False)
+            continue
+        groups.setdefault((vision, p.ndim >= 2 and "embed" not in name), []).append(p)
+    return [
+        {
+            "params": params,
+            "weight_decay": cfg.weight_decay if decay else 0.0,
+            "scale": cfg.vision_lr_scale if vision else 1.0,
+        }
+        for (vision, decay), params in sorted(groups.items())
+    ]
+
+
 def lr_at(step: int, cfg: PretrainConfig) -> float:
     """Linear warm-up, then cosine decay from ``lr`` to ``min_lr``."""
     if step < cfg.warmup:
@@ -213,13 +259,7 @@ def pretrain(cfg: PretrainConfig, progress=print) -> dict:
     vlm = load_vlm(cfg.base)
     questions = Questions(processor)
     gen = Generator(cfg.seed, cfg.mixture, cfg.first_mixture, cfg.first_steps)
-    decay = [p for n, p in vlm.named_parameters() if p.ndim >= 2 and "embed" not in n]
-    rest = [p for n, p in vlm.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
-        lr=cfg.lr,
-        betas=(0.9, 0.95),
-    )
+    opt = torch.optim.AdamW(param_groups(vlm, cfg), lr=cfg.lr, betas=(0.9, 0.95))
     ckpt = Checkpoint(out)
     step, spent = 0, 0.0
     if ckpt.exists():
@@ -241,7 +281,7 @@ def pretrain(cfg: PretrainConfig, progress=print) -> dict:
             # questions differ in length by up to 3x: micro-batches of similar lengths pad less
             order = sorted(range(len(samples)), key=lambda i: samples[i].input_ids.numel())
             for group in opt.param_groups:
-                group["lr"] = lr_at(step, cfg)
+                group["lr"] = lr_at(step, cfg) * group["scale"]
             opt.zero_grad(set_to_none=True)
             for part in np.array_split(order, min(cfg.micro_batches, len(order))):
                 inputs = collate([samples[i] for i in part], questions.pad_id, "right")
@@ -262,8 +302,13 @@ def pretrain(cfg: PretrainConfig, progress=print) -> dict:
                 window = {}
             if step % cfg.eval_every == 0 or step == last:
                 skills = evaluate(vlm, questions, gen, cfg.eval_size, cfg.seed + 1)
-                _log(metrics, {"step": step, "eval": skills, "seconds": time.time() - start})
-                progress("  eval " + "  ".join(f"{k} {v['mae']:.1f}/{v['exact']:.2f}" for k, v in skills.items()))
+                spread = image_spread(vlm, questions, gen, cfg.eval_size, cfg.seed + 1)
+                _log(metrics, {"step": step, "eval": skills, "image_spread": spread, "seconds": time.time() - start})
+                progress(
+                    "  eval "
+                    + "  ".join(f"{k} {v['mae']:.1f}/{v['exact']:.2f}" for k, v in skills.items())
+                    + f"  image spread {spread:.3f}"
+                )
             if step % cfg.save_every == 0:
                 ckpt.save(vlm, opt, step, time.time() - start)
     except KeyboardInterrupt:
