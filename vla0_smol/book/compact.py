@@ -130,8 +130,8 @@ def compact_notebook(nb, media: Path, stem: str) -> dict:
                 data.pop(WIDGET_MIME)
                 data["text/plain"] = text or data.get("text/plain", "")
                 counts["widgets"] += 1
-            for mime in ("image/png", "image/jpeg"):
-                if mime in data and (shrunk := shrink_image(data[mime])):
+            for mime in [m for m in ("image/png", "image/jpeg") if m in data]:  # as the kernel sent them
+                if shrunk := shrink_image(data[mime]):
                     data.pop(mime)
                     data[shrunk[0]] = shrunk[1]
                     meta = output.get("metadata", {})
