@@ -4,6 +4,8 @@
 * ``report``: tables and plots, always computed from the saved JSON results.
 * ``evidence``: 95% intervals on success rates and the sentence comparing a run with the blog;
   ``figures``: an ablation's training curves and rollout frames.
+* ``anatomy`` and ``anatomy_figures``: a trained checkpoint opened up (the chapter
+  ``inside_the_policy``): its input, token probabilities, attention, the fast decoder's drafts.
 * ``recipes``: the papermill runner of ``recipes/*.ipynb``; ``build``: the executed book (notebooks,
   made small by ``compact``), its site (``site``) and the site's check in Chromium (``browser``).
 * ``demo``: ``make demo``; ``terminal``: its readable output; ``paths``: where chapters read and write.

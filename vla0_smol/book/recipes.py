@@ -28,6 +28,7 @@ RECIPES = [
     "masking",
     "grammar",
     "ensembling",
+    "inside_the_policy",
     "ablation_lr",
     "ablation_vision",
     "ablation_state_action",
@@ -51,6 +52,7 @@ KNOWN_SECONDS: dict[str, dict[str, float]] = {
         "masking": 28,
         "grammar": 33,
         "ensembling": 26,
+        "inside_the_policy": 36,  # with quickstart's run on disk
         "ablation_lr": 108,
         "ablation_vision": 71,  # with the reference controllers (the first chapter to run measures them)
         "ablation_state_action": 88,
