@@ -28,7 +28,8 @@
 # The evidence below is computed from the run's JSON: the table gives every success rate with its
 # 95% interval, next to three references measured on the same episodes (the scripted expert,
 # random actions, holding still), and says for each comparison the blog makes whether this run
-# agrees; then each arm's training loss and checkpoint curve, and one episode of each arm.
+# agrees; then each arm's training loss and checkpoint curve, and one episode of each arm. First,
+# what one bin of an absolute and of a relative action is worth in pixels.
 
 # %% tags=["parameters"]
 # Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
@@ -48,9 +49,11 @@ from IPython.display import Image, Markdown, display
 
 from vla0_smol.book.ablation import blog_grid, run_grid
 from vla0_smol.book.figures import plot_rollouts, plot_training
-from vla0_smol.book.paths import results_dir
+from vla0_smol.book.paths import data_dir, results_dir
 from vla0_smol.book.report import plot_ablation, pusht_table
+from vla0_smol.book.resolution import plot_action_resolution, pusht_action_resolution, resolution_sentence
 from vla0_smol.pusht.profiles import pusht_profile
+from vla0_smol.results import save_json
 
 out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 plots = Path(out_dir) / "plots"
@@ -58,6 +61,24 @@ plots = Path(out_dir) / "plots"
 arms = blog_grid("ablation_state_action", base_lr=pusht_profile(profile).policy.get("optimizer_lr", 5e-5))
 for arm in arms:
     print(f"{arm.name:24s} train: {arm.policy}  eval: {arm.inference}")
+
+# %% [markdown]
+# ## What one bin is worth
+#
+# The policy cuts each action dimension into `num_bins` equal bins between the smallest and the
+# largest value it has to write: the dataset's min/max for absolute targets, and for relative
+# ones the min/max of `action[t + k] - state[t]` over every position k of every chunk (the policy
+# measures these itself). PushT's actions are targets in pixels of the 512 x 512 workspace, so a
+# bin's width is a distance on the table. Relative values crowd around zero, but the bins span
+# their extremes, and the last actions of a chunk can lie far from the current position: the
+# histograms below are the profile's demonstrations, the widths those of the policy's tokenizer.
+
+# %%
+bins = pusht_action_resolution(profile, data_dir(), seed=seed)
+save_json({name: rep.summary() for name, rep in bins.items()}, plots / "ablation_state_action_bins.json")
+title = f"PushT actions, {profile} profile ({pusht_profile(profile).dataset} demonstrations): values and bin width"
+display(Image(filename=str(plot_action_resolution(bins, plots / "ablation_state_action_bins.png", title=title))))
+print(resolution_sentence(bins))
 
 # %%
 summary = run_grid("ablation_state_action", arms, profile, seed=seed, seeds=seeds, results_dir=Path(out_dir).parent)

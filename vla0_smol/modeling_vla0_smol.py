@@ -167,9 +167,7 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             raise ValueError(f"{what} statistics are missing: build the policy with dataset_stats or load a checkpoint")
         if self.config.binning == "vla0":  # a converted checkpoint: the authors' MIN_MAX statistics and bins
             return NormalizedBins(lo.cpu().numpy(), hi.cpu().numpy(), self.config.num_bins)
-        lo, hi = lo.cpu().double().numpy(), hi.cpu().double().numpy()
-        pad = np.maximum((hi - lo) * 1e-3, 1e-6)  # never a zero-width range
-        return ActionTokenizer(lo - pad, hi + pad, self.config.num_bins)
+        return ActionTokenizer.from_range(lo.cpu().double().numpy(), hi.cpu().double().numpy(), self.config.num_bins)
 
     @property
     def action_tokenizer(self) -> ActionTokenizer | NormalizedBins:
@@ -270,17 +268,22 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         return self.state_tokenizer.to_bins(state.detach().cpu().double().numpy())
 
     # ----------------------------------------------------------------- training
-    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict]:
-        """Cross-entropy of the action text (and end-of-turn) given image, task and state."""
+    def target_bins(self, batch: dict[str, Tensor]) -> np.ndarray:
+        """``(B, H, D)`` bins of the batch's action chunks (minus the state with relative actions)."""
         actions = self._check(batch, ACTION, 3)  # (B, H, D) raw
-        b, h, d = actions.shape
+        _, h, d = actions.shape
         if (h, d) != (self.config.chunk_size, self.config.action_dim):
             raise ValueError(
                 f"'action' is {h}x{d}, the config expects {self.config.chunk_size}x{self.config.action_dim}"
             )
         state = self._check(batch, OBS_STATE, 2) if self.config.robot_state_feature else None
         offset = self._relative_offset(state)[:, None, :].cpu().numpy() if self.config.relative_actions else None
-        bins = self.action_tokenizer.to_bins(actions.detach().cpu().double().numpy(), offset)  # (B, H, D)
+        return self.action_tokenizer.to_bins(actions.detach().cpu().double().numpy(), offset)
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict]:
+        """Cross-entropy of the action text (and end-of-turn) given image, task and state."""
+        bins = self.target_bins(batch)  # (B, H, D)
+        b, h, d = bins.shape
         is_pad = batch.get("action_is_pad")
         is_pad = torch.zeros(b, h, dtype=torch.bool) if is_pad is None else is_pad.cpu().bool()
         state_bins = self._state_bins(batch)

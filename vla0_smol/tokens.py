@@ -93,6 +93,18 @@ class ActionTokenizer(_IntegerText):
         self.low, self.high, self.num_bins = low, high, int(num_bins)
         self.dim = low.shape[0]
 
+    @classmethod
+    def from_range(cls, low, high, num_bins: int = 512) -> ActionTokenizer:
+        """The tokenizer the policy builds from a measured ``min``/``max`` (dataset statistics).
+
+        The range is widened by 0.1% of its width on each side (at least 1e-6), so the extremes
+        fall inside the first and last bins and a constant dimension still has a range.
+        """
+        low = np.asarray(low, dtype=np.float64).reshape(-1)
+        high = np.asarray(high, dtype=np.float64).reshape(-1)
+        pad = np.maximum((high - low) * 1e-3, 1e-6)
+        return cls(low - pad, high + pad, num_bins)
+
     @property
     def bin_width(self) -> np.ndarray:
         """Width of one bin per dimension, shape ``(D,)``."""
