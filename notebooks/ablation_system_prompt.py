@@ -28,7 +28,8 @@
 # The evidence below is computed from the run's JSON: the table gives every success rate with its
 # 95% interval, next to three references measured on the same episodes (the scripted expert,
 # random actions, holding still), and says for each comparison the blog makes whether this run
-# agrees; then each arm's training loss and checkpoint curve, and one episode of each arm.
+# agrees; then each arm's training loss and checkpoint curve, and one episode of each arm. First,
+# the system turn itself and the tokens it adds to every sample.
 
 # %% tags=["parameters"]
 # Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
@@ -48,9 +49,11 @@ from IPython.display import Image, Markdown, display
 
 from vla0_smol.book.ablation import blog_grid, run_grid
 from vla0_smol.book.figures import plot_rollouts, plot_training
-from vla0_smol.book.paths import results_dir
+from vla0_smol.book.paths import data_dir, results_dir
+from vla0_smol.book.prompt_cost import cost_sentence, plot_prompt_cost, pusht_prompt_cost
 from vla0_smol.book.report import plot_ablation, pusht_table
 from vla0_smol.pusht.profiles import pusht_profile
+from vla0_smol.results import save_json
 
 out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 plots = Path(out_dir) / "plots"
@@ -58,6 +61,24 @@ plots = Path(out_dir) / "plots"
 arms = blog_grid("ablation_system_prompt", base_lr=pusht_profile(profile).policy.get("optimizer_lr", 5e-5))
 for arm in arms:
     print(f"{arm.name:24s} train: {arm.policy}  eval: {arm.inference}")
+
+# %% [markdown]
+# ## The system turn, and what it costs
+#
+# Below is the system turn of the `system prompt` arm, filled in as the policy fills it (chunk
+# size, action dimension, number of bins), then one training sample of the profile's
+# demonstrations built as the arms build it, with and without that turn, its tokens counted by
+# role with the tokenizer of the profile's backbone. The turn is the same in every sample, and in
+# every prompt the policy prefills before it decodes a chunk.
+
+# %%
+with_system = next(arm for arm in arms if arm.policy.get("system_prompt"))
+cost = pusht_prompt_cost(profile, data_dir(), seed=seed, **with_system.policy)
+save_json(cost, plots / "ablation_system_prompt_cost.json")
+display(Markdown("> " + cost["text"]))
+title = f"one training sample of the {profile} profile, tokens by role (backbone '{cost['backbone']}')"
+display(Image(filename=str(plot_prompt_cost(cost, plots / "ablation_system_prompt_cost.png", title=title))))
+print(cost_sentence(cost))
 
 # %%
 summary = run_grid("ablation_system_prompt", arms, profile, seed=seed, seeds=seeds, results_dir=Path(out_dir).parent)
