@@ -36,6 +36,8 @@ seed = 0  # seeds data generation, training and evaluation
 out_dir = None  # JSON results and plots; None: results/<profile> at the repository root
 
 # %%
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -95,3 +97,45 @@ for name, cfg in [("character", MaskingConfig("char", 0.4, 0.1)), ("whole action
         (mask_actions(enc, enc.ids.clone(), cfg, mask_id, rng)[1] == -100).float().mean().item() for _ in range(2000)
     ]
     print(f"{name:14s} tokens out of the loss: mean {100 * np.mean(hidden):.1f}%")
+
+# %% [markdown]
+# ## A masked chunk, and what the model predicts under the masks
+#
+# Chunks of the profile's demonstrations, written as the policy writes them and masked as the
+# `character masking` arm of `ablation_masking` masks them in training (every sample masked here).
+# The model reads the masked string. At every position it predicts the next token from what comes
+# before it, so its prediction just before a mask is its completion of the hidden character (taken
+# among the digits and the space), made without that character and without whatever earlier masks
+# hid. The model is that arm's checkpoint once the chapter has run at this profile, else the
+# profile's backbone, not fine-tuned; the line below says which. At `smoke` and `cpu` it is the
+# tiny model trained for a few steps at most: the masks, the targets and the loss are the method's,
+# the quality of the completions is the tiny model's.
+
+# %%
+from IPython.display import Image, display
+
+from vla0_smol.book.masked_completion import (
+    completion_accuracy,
+    completion_policy,
+    completion_sentence,
+    dataset_batches,
+    masked_completion,
+    plot_completion,
+)
+from vla0_smol.book.paths import data_dir
+from vla0_smol.pusht.pipeline import pusht_dataset
+from vla0_smol.results import save_json
+
+policy, source = completion_policy(profile, Path(out_dir).parent, data_dir(), seed=seed)
+print("model:", source)
+char_masking = MaskingConfig("char", policy.config.mask_max_fraction, 0.0)  # the arm's fraction, no sample skipped
+repo_id, root = pusht_dataset(pusht_profile(profile), data_dir(), seed=seed)
+batches = dataset_batches(repo_id, root, 8, policy.config.chunk_size)  # 8 frames spread over the demonstrations
+rng = np.random.default_rng(seed)
+completions = [masked_completion(policy, b, char_masking, rng) for b in batches]
+plots = Path(out_dir) / "plots"
+title = f"one masked chunk ({profile}): target (green: carries loss), what the model reads, its completion at each mask"
+display(Image(filename=str(plot_completion(completions[0], plots / "masking_completion.png", title))))
+accuracy = completion_accuracy(completions)
+save_json({"model": source, **accuracy}, plots / "masking_completion.json")
+print(completion_sentence(accuracy, choices=len(policy.table.digit_ids) + 1))

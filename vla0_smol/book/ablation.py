@@ -153,6 +153,15 @@ def run_references(profile: str, seeds: list[int], results_dir: Path = Path("res
     return rows
 
 
+def arm_checkpoint(results_dir: Path, profile: str, recipe: str, arm: str, seed: int = 0) -> Path | None:
+    """The best checkpoint of a finished arm at one training seed; None until its grid has run it."""
+    arm_file = Path(results_dir) / profile / "arms" / recipe / f"seed{seed}" / f"{_slug(arm)}.json"
+    if not arm_file.is_file():
+        return None
+    ckpt = Path(json.loads(arm_file.read_text())["checkpoint"])
+    return ckpt if ckpt.is_dir() else None
+
+
 def _run_arm(arm: Arm, prof, out_dir: Path, seed: int, dataset, progress: bool) -> dict:
     """Train and evaluate one arm at one seed (its row, without the cache)."""
     t0 = time.perf_counter()
