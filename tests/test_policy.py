@@ -190,3 +190,39 @@ def test_freeze_vision_encoder():
     frozen = {n for n, p in policy.named_parameters() if not p.requires_grad}
     assert frozen and all(".vision_model." in n for n in frozen)
     assert all(p.requires_grad for p in policy.get_optim_params())
+
+
+def _is_vision(name: str) -> bool:
+    return ".vision_model." in name or ".connector." in name
+
+
+def test_vision_lr_scale_gives_the_vision_side_its_own_rate_through_lerobots_scheduler():
+    policy = make_policy(vision_lr_scale=0.1, optimizer_lr=1e-3)
+    cfg = policy.config
+    opt = cfg.get_optimizer_preset().build(policy.get_optim_params())
+    sched = cfg.get_scheduler_preset().build(opt, num_training_steps=100)
+    names = {id(p): n for n, p in policy.named_parameters()}
+    vision = [g for g in opt.param_groups if any(_is_vision(names[id(p)]) for p in g["params"])]
+    assert len(vision) == 1 and all(_is_vision(names[id(p)]) for p in vision[0]["params"])
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(policy.parameters()))
+    for _ in range(3):
+        opt.step()
+        sched.step()
+        lrs = sorted(g["lr"] for g in opt.param_groups)
+        assert lrs[0] == pytest.approx(0.1 * lrs[1])  # the ratio holds through warm-up
+
+
+def test_vision_lr_scale_zero_freezes_encoder_and_connector():
+    policy = make_policy(vision_lr_scale=0, masking="none")
+    policy.train()
+    before = {n: p.detach().clone() for n, p in policy.named_parameters()}
+    opt = torch.optim.AdamW(policy.get_optim_params(), lr=1e-3)
+    loss, _ = policy.forward(pusht_batch(2))
+    loss.backward()
+    opt.step()
+    after = dict(policy.named_parameters())
+    vision = [n for n in before if _is_vision(n)]
+    assert vision and all(torch.equal(before[n], after[n]) for n in vision)
+    assert any(not torch.equal(before[n], after[n]) for n in before if not _is_vision(n))
+    with pytest.raises(ValueError, match="vision_lr_scale"):
+        pusht_config(vision_lr_scale=-0.5)

@@ -95,11 +95,18 @@ class VLA0SmolConfig(PreTrainedConfig):
     scheduler_warmup_steps: int = 1_000  # authors' code (PushT and LIBERO); the blog does not say
     scheduler_decay_steps: int = 30_000
     scheduler_decay_lr: float = 5e-6
+    # Learning-rate factor of the vision encoder and connector (0: frozen). 1 is the blog's and
+    # the authors' setting (one rate for the whole model). Not theirs: a factor below 1 for a
+    # vision side that starts random (the tiny preset), whose image tokens otherwise collapse to
+    # an image-independent output within 100 steps (docs/tiny-learning.md, "Fifth round").
+    vision_lr_scale: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+        if self.vision_lr_scale < 0:
+            raise ValueError(f"vision_lr_scale must be >= 0 (0: frozen), got {self.vision_lr_scale}")
         if not 1 <= self.n_action_steps <= self.chunk_size:
             raise ValueError(f"n_action_steps ({self.n_action_steps}) must be in [1, chunk_size={self.chunk_size}]")
         if self.num_bins < 2:

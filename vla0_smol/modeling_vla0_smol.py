@@ -319,8 +319,29 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         logits = self.vlm.lm_head(hidden[sel]).float()  # (N, V), float32 even under autocast
         return F.cross_entropy(logits, target[sel])
 
-    def get_optim_params(self) -> dict:
-        return [p for p in self.parameters() if p.requires_grad]
+    def get_optim_params(self) -> list:
+        """All trainable parameters; the vision side as its own group when ``vision_lr_scale != 1``.
+
+        LeRobot's scheduler multiplies each group's rate by the same factor, so the ratio holds
+        through warm-up and decay. ``vision_lr_scale=0`` freezes the vision encoder and connector.
+        """
+        scale = self.config.vision_lr_scale
+        if scale == 1:
+            return [p for p in self.parameters() if p.requires_grad]
+        vision, rest = [], []
+        for name, p in self.vlm.named_parameters():
+            if ".vision_model." in f".{name}" or ".connector." in f".{name}":
+                if scale == 0:
+                    p.requires_grad_(False)
+                if p.requires_grad:  # (freeze_vision_encoder leaves only the connector)
+                    vision.append(p)
+            elif p.requires_grad:
+                rest.append(p)
+        others = [p for n, p in self.named_parameters() if not n.startswith("vlm.") and p.requires_grad]
+        groups = [{"params": rest + others}]
+        if scale > 0:
+            groups.append({"params": vision, "lr": self.config.optimizer_lr * scale})
+        return groups
 
     # ----------------------------------------------------------------- inference
     def reset(self, env_ids=None) -> None:

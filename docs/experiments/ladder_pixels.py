@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--backbone", default="tiny", help="preset name or pretrained preset folder")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the profile's)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the profile's 1,200)")
+    parser.add_argument("--vision-lr-scale", type=float, default=1.0, help="policy vision_lr_scale (0: frozen)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=1)
@@ -39,6 +40,8 @@ def main() -> None:
     fields = {"vlm_model_name": str(Path(args.backbone).resolve()) if Path(args.backbone).is_dir() else args.backbone}
     if args.lr:
         fields["optimizer_lr"] = args.lr
+    if args.vision_lr_scale != 1:
+        fields["vision_lr_scale"] = args.vision_lr_scale
     if args.steps:
         from dataclasses import replace
 
