@@ -28,7 +28,8 @@
 # The evidence below is computed from the run's JSON: the table gives every success rate with its
 # 95% interval, next to three references measured on the same episodes (the scripted expert,
 # random actions, holding still), and says for each comparison the blog makes whether this run
-# agrees; then each arm's training loss and checkpoint curve, and one episode of each arm.
+# agrees; then what each mode costs in decodes and decoding time per episode, each arm's training
+# loss and checkpoint curve, and one episode of each arm.
 
 # %% tags=["parameters"]
 # Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
@@ -47,10 +48,13 @@ from pathlib import Path
 from IPython.display import Image, Markdown, display
 
 from vla0_smol.book.ablation import blog_grid, run_grid
+from vla0_smol.book.decode_cost import decode_sentence, measure_decode_cost, plot_decode_cost
 from vla0_smol.book.figures import plot_rollouts, plot_training
 from vla0_smol.book.paths import results_dir
 from vla0_smol.book.report import plot_ablation, pusht_table
+from vla0_smol.pusht.evaluation import PolicyController
 from vla0_smol.pusht.profiles import pusht_profile
+from vla0_smol.results import save_json
 
 out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 plots = Path(out_dir) / "plots"
@@ -65,6 +69,31 @@ display(Markdown(pusht_table(summary)))
 
 # %%
 display(Image(filename=str(plot_ablation(summary, plots / "ablation_ensembling.png"))))
+
+# %% [markdown]
+# ## What each mode costs
+#
+# The blog kept 5 steps ahead for PushT because ensembling brought no significant gain there and
+# needs more inference. That cost, measured here: the run's last checkpoint (both arms share its
+# training) on the arms' first evaluation episodes, one environment at a time so that one decode
+# is one observation, as on a robot, every decode counted and timed inside the policy's own
+# `select_action`. Chunks are decoded ceil(steps / n_action_steps) times per episode, the ensemble
+# once per step; the time of one decode depends on the backbone, the machine and its load.
+
+# %%
+prof = pusht_profile(profile)
+checkpoint = summary["arms"][0]["per_seed"][0]["last"]["checkpoint"]
+cost = measure_decode_cost(
+    lambda fields: PolicyController.from_checkpoint(checkpoint, device=prof.device, **fields),
+    {arm.name: arm.inference for arm in arms},
+    n_episodes=min(prof.eval_episodes, 4),  # every step of an ensembled episode is a decode
+    seed=summary["eval_seeds"][0][0],
+    max_steps=prof.eval_max_steps,
+)
+save_json({"checkpoint": checkpoint, **cost}, plots / "ablation_ensembling_decode_cost.json")
+title = f"decodes and decoding time per episode, one environment ({profile} profile, {summary['model']})"
+display(Image(filename=str(plot_decode_cost(cost, plots / "ablation_ensembling_decode_cost.png", title))))
+print(decode_sentence(cost))
 
 # %%
 display(Image(filename=str(plot_training(summary, plots / "ablation_ensembling_training.png"))))
