@@ -35,7 +35,8 @@
 # Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
 # profile: "smoke" a tiny random-init model and a few steps (CI); "cpu" the tiny preset on a laptop
 #   CPU; "full" SmolVLM2-500M and the real datasets on a GPU (the blog's settings).
-# Wall time on 2 CPU cores: smoke 64 s; cpu 35 min (1 training run, 2 evaluations).
+# Wall time on 2 CPU cores: smoke 79 s (15 s of it timing decodes); cpu 35 min (1 training run, 2 evaluations)
+#   plus the decode timing (4 episodes per mode).
 # full: GPU, hours (one SmolVLM2-500M training run per arm).
 profile = "smoke"  # only sizes change with it, never the code path
 seed = 0  # seeds data generation, training and evaluation

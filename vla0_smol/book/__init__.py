@@ -6,6 +6,9 @@
   ``figures``: an ablation's training curves and rollout frames.
 * ``anatomy`` and ``anatomy_figures``: a trained checkpoint opened up (the chapter
   ``inside_the_policy``): its input, token probabilities, attention, the fast decoder's drafts.
+* ``resolution``, ``prompt_cost``, ``masked_completion``, ``decode_cost``: what one bin is worth
+  (absolute and relative actions), the system prompt's tokens, the model's predictions under
+  character masks, decodes and decoding time per episode of each execution mode.
 * ``recipes``: the papermill runner of ``recipes/*.ipynb``; ``build``: the executed book (notebooks,
   made small by ``compact``), its site (``site``) and the site's check in Chromium (``browser``).
 * ``demo``: ``make demo``; ``terminal``: its readable output; ``paths``: where chapters read and write.
