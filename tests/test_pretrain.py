@@ -151,6 +151,16 @@ def test_vision_groups_get_the_scaled_learning_rate():
         PretrainConfig(vision_lr_scale=-1)
 
 
+def test_default_groups_match_checkpoints_written_before_vision_lr_scale():
+    """Two groups, decayed matrices first, so an older run's optimizer state still loads."""
+    torch.manual_seed(0)
+    vlm = load_vlm("tiny")
+    groups = param_groups(vlm, PretrainConfig())
+    decayed = [p for n, p in vlm.named_parameters() if p.ndim >= 2 and "embed" not in n]
+    rest = [p for n, p in vlm.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    assert [g["params"] for g in groups] == [decayed, rest]
+
+
 SHIPPED = PRESETS["tiny-pretrained"] / "model.safetensors"
 
 

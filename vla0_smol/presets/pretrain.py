@@ -171,22 +171,26 @@ def is_vision(name: str) -> bool:
 def param_groups(vlm, cfg: PretrainConfig) -> list[dict]:
     """AdamW groups: decay on matrices (not embeddings); the vision side at ``vision_lr_scale``.
 
-    With ``vision_lr_scale=0`` the vision side is frozen (``requires_grad=False``).
+    With ``vision_lr_scale=0`` the vision side is frozen (``requires_grad=False``). At the
+    default scale of 1 the groups are the two that checkpoints written before the setting existed
+    hold (decayed, then not decayed), so those runs still resume.
     """
     groups: dict[tuple[bool, bool], list] = {}
     for name, p in vlm.named_parameters():
-        vision = is_vision(name)
+        vision = is_vision(name) and cfg.vision_lr_scale != 1
         if vision and cfg.vision_lr_scale == 0:
             p.requires_grad_(False)
             continue
         groups.setdefault((vision, p.ndim >= 2 and "embed" not in name), []).append(p)
+    order = [(vision, decay) for vision in (False, True) for decay in (True, False)]
     return [
         {
-            "params": params,
-            "weight_decay": cfg.weight_decay if decay else 0.0,
-            "scale": cfg.vision_lr_scale if vision else 1.0,
+            "params": groups[key],
+            "weight_decay": cfg.weight_decay if key[1] else 0.0,
+            "scale": cfg.vision_lr_scale if key[0] else 1.0,
         }
-        for (vision, decay), params in sorted(groups.items())
+        for key in order
+        if key in groups
     ]
 
 
