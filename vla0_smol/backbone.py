@@ -131,3 +131,8 @@ def smolvlm2_processor_offline():
         image_seq_len=(512 // 16) ** 2 // config.scale_factor**2,
         chat_template=DEFAULT_CHAT_TEMPLATE,
     )
+
+
+def is_vision(name: str) -> bool:
+    """A parameter (named relative to the VLM) of the vision encoder or of its connector."""
+    return ".vision_model." in f".{name}" or ".connector." in f".{name}"

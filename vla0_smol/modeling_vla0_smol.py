@@ -27,7 +27,7 @@ from lerobot.utils.constants import ACTION, OBS_STATE
 from lerobot.utils.feature_utils import dataset_to_policy_features
 from torch import Tensor
 
-from .backbone import load_processor, load_vlm
+from .backbone import is_vision, load_processor, load_vlm
 from .configuration_vla0_smol import VLA0SmolConfig
 from .decoding import DecodeStats, decode
 from .ensemble import ChunkQueue, TemporalEnsembler
@@ -330,7 +330,7 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             return [p for p in self.parameters() if p.requires_grad]
         vision, rest = [], []
         for name, p in self.vlm.named_parameters():
-            if ".vision_model." in f".{name}" or ".connector." in f".{name}":
+            if is_vision(name):
                 if scale == 0:
                     p.requires_grad_(False)
                 if p.requires_grad:  # (freeze_vision_encoder leaves only the connector)

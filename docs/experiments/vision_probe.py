@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from vla0_smol.backbone import load_processor, load_vlm
-from vla0_smol.presets.pretrain import Questions, image_spread, is_vision
+from vla0_smol.backbone import is_vision, load_processor, load_vlm
+from vla0_smol.presets.pretrain import Questions, image_spread
 from vla0_smol.presets.pretrain_data import Generator, random_crop
 
 

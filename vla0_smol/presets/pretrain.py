@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from ..backbone import PRESETS_DIR, load_processor, load_vlm
+from ..backbone import PRESETS_DIR, is_vision, load_processor, load_vlm
 from ..decoding import decode
 from ..grammar import ActionGrammar
 from ..prompt import IGNORE_INDEX, PromptBuilder, collate
@@ -161,11 +161,6 @@ def image_spread(vlm, questions: Questions, gen: Generator, size: int, seed: int
     model = vlm.model
     feats = model.connector(model.vision_model(pixel_values=questions.pixels(frames)[:, 0]).last_hidden_state)
     return float(feats.std(0).mean() / feats.pow(2).mean().sqrt())
-
-
-def is_vision(name: str) -> bool:
-    """A parameter of the vision encoder or of the connector into the language model."""
-    return ".vision_model." in f".{name}" or ".connector." in f".{name}"
 
 
 def param_groups(vlm, cfg: PretrainConfig) -> list[dict]:
