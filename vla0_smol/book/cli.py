@@ -10,7 +10,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["pretrain"]:  # its own options, including --help
-        from ..presets.pretrain import main as pretrain_main
+        from ..presets.recipe import main as pretrain_main
 
         return pretrain_main(argv[1:])
     parser = argparse.ArgumentParser(prog="vla0-smol", description=__doc__)
@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--profile", default="smoke", choices=["smoke", "cpu", "full"])
     check.add_argument("--site", type=Path, help="default: site/<profile>/ at the repository root")
 
-    sub.add_parser("pretrain", help="pretrain the tiny VLM on numbers and grounding: see 'vla0-smol pretrain --help'")
+    sub.add_parser(
+        "pretrain",
+        help="pretrain the tiny VLM stage by stage: see 'vla0-smol pretrain --help'",
+    )
 
     convert = sub.add_parser("convert", help="the authors' LeRobot vla0 checkpoint -> a vla0_smol checkpoint")
     convert.add_argument("src", help="their pretrained_model folder (or a folder holding one) or a hub id")

@@ -18,6 +18,7 @@ skill).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -37,7 +38,7 @@ from ..decoding import decode
 from ..grammar import ActionGrammar
 from ..prompt import IGNORE_INDEX, PromptBuilder, collate
 from ..tokens import BinTokenTable
-from .pretrain_data import FIRST_MIXTURE, FIRST_STEPS, MAX_INT, MIXTURE, Example, Generator
+from .pretrain_data import CIRCULAR, FIRST_MIXTURE, FIRST_STEPS, MAX_INT, MIXTURE, Example, Generator
 
 PRETRAINED_DIR = PRESETS_DIR / "tiny_pretrained"
 
@@ -71,6 +72,9 @@ class PretrainConfig:
     mixture: dict[str, float] = field(default_factory=lambda: dict(MIXTURE))
     first_mixture: dict[str, float] = field(default_factory=lambda: dict(FIRST_MIXTURE))
     first_steps: int = FIRST_STEPS  # batches drawn from first_mixture (numbers only)
+    # stop early once every evaluation reaches these: skill -> (metric, threshold), "mae" is met
+    # at or below, "exact" at or above (e.g. {"copy": ("exact", 0.95)}); empty: run to the cap
+    stop_when: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1:
@@ -79,6 +83,18 @@ class PretrainConfig:
             raise ValueError(f"need 0 < min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
         if self.vision_lr_scale < 0:
             raise ValueError(f"vision_lr_scale must be >= 0 (0: frozen), got {self.vision_lr_scale}")
+        for skill, (metric, _) in self.stop_when.items():
+            if skill not in self.mixture:
+                raise ValueError(f"stop_when names skill {skill!r}, which is not in mixture {sorted(self.mixture)}")
+            if metric not in ("mae", "exact"):
+                raise ValueError(f"stop_when[{skill!r}] metric must be 'mae' or 'exact', got {metric!r}")
+
+
+def thresholds_met(stop_when: dict[str, tuple[str, float]], skills: dict[str, dict]) -> bool:
+    """Whether an evaluation reaches every threshold (False when there are none)."""
+    if not stop_when:
+        return False
+    return all(skills[k]["mae"] <= v if m == "mae" else skills[k]["exact"] >= v for k, (m, v) in stop_when.items())
 
 
 class Questions:
@@ -143,7 +159,10 @@ def evaluate(vlm, questions: Questions, gen: Generator, size: int, seed: int, sk
             for ex, ids in zip(group, tokens, strict=True):
                 text = questions.processor.tokenizer.decode(ids, skip_special_tokens=True)
                 got = np.array([int(t) for t in text.split()])
-                errors.append(np.abs(got - np.array(ex.answer)).mean())
+                diff = np.abs(got - np.array(ex.answer))
+                if skill in CIRCULAR:  # a turn of 512 is no turn: 5 and 510 are 7 apart
+                    diff = np.minimum(diff, MAX_INT + 1 - diff)
+                errors.append(diff.mean())
                 exact.append(bool((got == np.array(ex.answer)).all()))
         results[skill] = {"mae": float(np.mean(errors)), "exact": float(np.mean(exact))}
     vlm.train()
@@ -216,21 +235,22 @@ class Checkpoint:
     def exists(self) -> bool:
         return (self.dir / "state.json").exists()
 
-    def save(self, vlm, opt, step: int, seconds: float) -> None:
+    def save(self, vlm, opt, step: int, seconds: float, stopped: str = "") -> None:
         tmp = self.dir.with_name("checkpoint.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         save_file({k: v.contiguous() for k, v in vlm.state_dict().items()}, tmp / "model.safetensors")
         torch.save(opt.state_dict(), tmp / "optimizer.pt")
-        (tmp / "state.json").write_text(json.dumps({"step": step, "seconds": seconds}))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "seconds": seconds, "stopped": stopped}))
         shutil.rmtree(self.dir, ignore_errors=True)
         tmp.rename(self.dir)
 
-    def load(self, vlm, opt) -> tuple[int, float]:
+    def load(self, vlm, opt) -> tuple[int, float, str]:
+        """Returns the step, the seconds spent and why the run stopped ("" if it has not)."""
         vlm.load_state_dict(load_file(self.dir / "model.safetensors"))
         opt.load_state_dict(torch.load(self.dir / "optimizer.pt", weights_only=True))
         state = json.loads((self.dir / "state.json").read_text())
-        return state["step"], state["seconds"]
+        return state["step"], state["seconds"], state.get("stopped", "")
 
 
 def _log(path: Path, record: dict) -> None:
@@ -246,9 +266,36 @@ def _truncate(path: Path, step: int) -> None:
 
 
 def pretrain(cfg: PretrainConfig, progress=print) -> dict:
-    """Run (or resume) pretraining and export the preset; returns the provenance record."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    """Run (or resume) pretraining and export the preset; returns the provenance record.
+
+    The torch thread count (``cfg.threads``) and the SIGTERM handler it sets for the run are
+    put back as they were when it returns or raises (a caller in the same process, e.g. a
+    notebook or a test session, keeps its own).
+    """
+    with restore_on_exit(cfg.threads):
+        return _pretrain(cfg, progress)
+
+
+@contextlib.contextmanager
+def restore_on_exit(threads: int):
+    """Run with ``threads`` torch threads (0: unchanged) and SIGTERM raising KeyboardInterrupt.
+
+    So ``kill`` checkpoints as Ctrl-C does; both are put back as they were on exit.
+    """
+    before, on_term = torch.get_num_threads(), signal.getsignal(signal.SIGTERM)
+    if threads:
+        torch.set_num_threads(threads)
+    if on_term is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        if on_term is not None and signal.getsignal(signal.SIGTERM) is not on_term:
+            signal.signal(signal.SIGTERM, on_term)
+
+
+def _pretrain(cfg: PretrainConfig, progress) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
@@ -260,21 +307,19 @@ def pretrain(cfg: PretrainConfig, progress=print) -> dict:
     gen = Generator(cfg.seed, cfg.mixture, cfg.first_mixture, cfg.first_steps)
     opt = torch.optim.AdamW(param_groups(vlm, cfg), lr=cfg.lr, betas=(0.9, 0.95))
     ckpt = Checkpoint(out)
-    step, spent = 0, 0.0
+    step, spent, stopped = 0, 0.0, ""
     if ckpt.exists():
-        step, spent = ckpt.load(vlm, opt)
+        step, spent, stopped = ckpt.load(vlm, opt)
         _truncate(metrics, step)
         progress(f"resumed at step {step} ({spent / 60:.1f} min spent)")
     elif metrics.exists():
         metrics.unlink()
     vlm.train()
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # `kill` checkpoints like Ctrl-C does
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
     start = time.time() - spent
     window: dict[str, list[float]] = {}
     try:
         last = cfg.stop_after or cfg.steps
-        while step < last:
+        while step < last and not stopped:
             examples = gen.batch(step, cfg.batch_size)
             samples = [questions.sample(e) for e in examples]
             # questions differ in length by up to 3x: micro-batches of similar lengths pad less
@@ -304,32 +349,36 @@ def pretrain(cfg: PretrainConfig, progress=print) -> dict:
                 spread = image_spread(vlm, questions, gen, cfg.eval_size, cfg.seed + 1)
                 _log(metrics, {"step": step, "eval": skills, "image_spread": spread, "seconds": time.time() - start})
                 progress(
-                    "  eval "
+                    "  eval (mae/exact) "
                     + "  ".join(f"{k} {v['mae']:.1f}/{v['exact']:.2f}" for k, v in skills.items())
                     + f"  image spread {spread:.3f}"
                 )
-            if step % cfg.save_every == 0:
-                ckpt.save(vlm, opt, step, time.time() - start)
+                if thresholds_met(cfg.stop_when, skills):
+                    stopped = f"thresholds {cfg.stop_when} met at step {step}"
+                    progress(f"  stop: {stopped}")
+            if step % cfg.save_every == 0 or stopped:
+                ckpt.save(vlm, opt, step, time.time() - start, stopped)
     except KeyboardInterrupt:
         ckpt.save(vlm, opt, step, time.time() - start)
         progress(f"interrupted: checkpoint at step {step}; run the same command to resume")
         raise
-    ckpt.save(vlm, opt, step, time.time() - start)
+    ckpt.save(vlm, opt, step, time.time() - start, stopped)  # a threshold stop is final, a step cap is not
+    reason = stopped or f"step cap {last} reached"
     evals = [r["step"] for r in map(json.loads, metrics.read_text().splitlines()) if "eval" in r]
     if not evals or evals[-1] != step:  # e.g. resumed at the stop step: measure what is exported
         skills = evaluate(vlm, questions, gen, cfg.eval_size, cfg.seed + 1)
         _log(metrics, {"step": step, "eval": skills, "seconds": time.time() - start})
-    return export(vlm, processor, cfg, metrics, time.time() - start)
+    return export(vlm, processor, cfg, metrics, time.time() - start, reason, step)
 
 
-def export(vlm, processor, cfg: PretrainConfig, metrics: Path, seconds: float) -> dict:
+def export(vlm, processor, cfg: PretrainConfig, metrics: Path, seconds: float, stopped: str = "", step=None) -> dict:
     """Write the preset folder: config, processor, ``model.safetensors`` and ``provenance.json``."""
     dst = Path(cfg.export_dir)
     dst.mkdir(parents=True, exist_ok=True)
     vlm.save_pretrained(dst, safe_serialization=True)
     processor.save_pretrained(dst)
     evals = [r for r in map(json.loads, metrics.read_text().splitlines()) if "eval" in r]
-    steps = cfg.stop_after or cfg.steps
+    steps = step if step is not None else cfg.stop_after or cfg.steps
     stop = f" --stop-after {cfg.stop_after}" if cfg.stop_after else ""
     record = {
         "command": f"vla0-smol pretrain --steps {cfg.steps}{stop} --seed {cfg.seed} --batch-size {cfg.batch_size}",
@@ -337,6 +386,7 @@ def export(vlm, processor, cfg: PretrainConfig, metrics: Path, seconds: float) -
         "config": asdict(cfg),
         "steps": steps,
         "schedule_steps": cfg.steps,
+        "stopped": stopped,
         "wall_time_s": round(seconds, 1),
         "threads": torch.get_num_threads(),
         "parameters": sum(p.numel() for p in vlm.parameters()),
