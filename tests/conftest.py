@@ -1,12 +1,24 @@
-"""Shared fixtures: the embedded tiny preset, SmolLM2's real tokenizer, a tiny policy."""
+"""Shared fixtures: the embedded tiny preset, SmolLM2's real tokenizer, a tiny policy.
+
+One CPU thread for the whole run, set here before torch is imported: in this process
+(``torch.set_num_threads(1)``) and, through ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``, in every
+subprocess a test starts (``lerobot-train``, ``accelerate launch``, papermill's kernels). Two
+threads on two cores shared with another job contend for them (``test_overfits_four_samples``
+took 566-907 s under load with two threads, 33 s with one). A test that leaves the thread count
+or the SIGTERM handler changed gets them restored (:func:`_restore_process_state`), so that no
+test runs under another's settings.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["OMP_NUM_THREADS"] = "1"  # every subprocess: lerobot-train, accelerate, papermill's kernels
+os.environ["MKL_NUM_THREADS"] = "1"
 
 import numpy as np
 import pytest
@@ -17,7 +29,20 @@ from vla0_smol.backbone import load_processor
 from vla0_smol.pusht.pipeline import PUSHT_WORKSPACE_STATS as PUSHT_STATS  # noqa: F401 (re-exported)
 from vla0_smol.pusht.pipeline import pusht_config, pusht_policy  # noqa: F401 (re-exported)
 
+torch.set_num_threads(1)  # this process
+
 PUSHT_TASK = "Push the T-shaped block onto the T-shaped target."
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_state():
+    """Put back the torch thread count and the SIGTERM handler a test (or the code it ran) changed."""
+    threads, handler = torch.get_num_threads(), signal.getsignal(signal.SIGTERM)
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    if signal.getsignal(signal.SIGTERM) is not handler and handler is not None:
+        signal.signal(signal.SIGTERM, handler)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -42,7 +41,6 @@ def test_overfits_four_samples():
     policy.train()
     batch = pusht_batch(4, seed=1)
     opt = torch.optim.AdamW(policy.get_optim_params(), lr=2e-3)
-    t0 = time.perf_counter()
     first = None
     for _ in range(300):
         loss, _ = policy.forward(batch)
@@ -53,7 +51,6 @@ def test_overfits_four_samples():
         if loss.item() < 0.01 * first:
             break
     assert loss.item() < 0.1 * first, (first, loss.item())
-    assert time.perf_counter() - t0 < 60 * 3  # generous; the figure is reported by benchmarks
     # and what it memorised comes back out of the grammar-constrained decoder
     policy.eval()
     chunk = policy.predict_action_chunk(batch)
