@@ -100,34 +100,75 @@ def test_lerobot_train_bf16_then_resume(pusht_data, tmp_path):
 
 
 # ----------------------------------------------------------------- multi-process (the LIBERO full recipe's launch)
+def libero_dataset(root: Path, size: int, repo_id: str, episodes: int = 2, frames: int = 8) -> Path:
+    """A LeRobotDataset with ``HuggingFaceVLA/libero``'s features (random frames: nothing is learnt)."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from vla0_smol.libero.env import libero_features
+
+    ds = LeRobotDataset.create(repo_id, fps=10, root=root, features=libero_features(size), use_videos=False)
+    rng = np.random.default_rng(0)
+    for _ in range(episodes):
+        for _ in range(frames):
+            ds.add_frame(
+                {
+                    "observation.images.image": rng.integers(0, 255, (size, size, 3), dtype=np.uint8),
+                    "observation.images.image2": rng.integers(0, 255, (size, size, 3), dtype=np.uint8),
+                    "observation.state": rng.normal(size=8).astype(np.float32),
+                    "action": rng.uniform(-1, 1, 7).astype(np.float32),
+                    "task": "pick up the alphabet soup and place it in the basket",
+                }
+            )
+        ds.save_episode()
+    ds.finalize()
+    return root
+
+
+def without_this_environment_on_path(monkeypatch) -> None:
+    """``PATH`` as in a shell where the venv is not activated (its ``bin/`` removed)."""
+    kept = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != BIN.resolve()]
+    monkeypatch.setenv("PATH", os.pathsep.join(kept or ["/usr/bin", "/bin"]))
+
+
 @pytest.mark.slow
-def test_accelerate_launch_two_processes(pusht_data, tmp_path):
-    """The LIBERO ``full`` recipe's own ``accelerate launch --multi_gpu`` command, on two CPU processes.
+@pytest.mark.timeout(1200)
+def test_train_libero_on_two_processes_then_resumes_without_the_venv_activated(tmp_path, monkeypatch, capfd):
+    """``train_libero``'s multi-process branch, the ``full`` profile's path, with the venv not activated.
 
-    ``accelerate launch --cpu --num_processes 2`` starts one process: ``--cpu`` selects accelerate's
-    single-process launcher (multi-CPU there needs an MPI hostfile), and ``--cpu`` with
-    ``--multi_gpu`` is refused. ``--multi_gpu`` runs torch.distributed.run (what ``torchrun`` is);
-    with ``--policy.device=cpu`` LeRobot's ``Accelerator(cpu=True)`` then uses gloo.
+    It used to run a bare ``accelerate`` (``FileNotFoundError`` unless the venv's ``bin/`` is on
+    ``PATH``). Here: the smoke profile with 2 processes (``accelerate launch --multi_gpu``; with
+    ``--policy.device=cpu`` LeRobot's ``Accelerator(cpu=True)`` uses gloo), 2 steps, then the same
+    run resumed to 4. ``accelerate launch --cpu --num_processes 2`` would start one process: ``--cpu``
+    selects accelerate's single-process launcher (multi-CPU there needs an MPI hostfile).
     """
-    from vla0_smol.libero.pipeline import launch_command
-    from vla0_smol.training import TrainSpec
+    import dataclasses
 
-    spec = TrainSpec(
-        PUSHT_ID,
-        tmp_path / "run",
-        steps=2,
-        batch_size=2,
-        dataset_root=pusht_data,
-        policy={"vlm_model_name": "tiny", "device": "cpu", "dtype": "bfloat16", "crop_shape": [84, 84]},
-        save_freq=2,
-        log_freq=1,
-        wandb="disabled",
-    )
-    argv = launch_command(spec, num_processes=2)
-    assert argv[:3] == ["accelerate", "launch", "--multi_gpu"]
-    out = run([str(BIN / "accelerate"), *argv[1:]], tmp_path)
-    assert "Effective batch size: 2 x 2 = 4" in out
-    assert checkpoint_step(tmp_path / "run") == 2
+    from vla0_smol.libero.pipeline import launch_command, train_libero, train_spec
+    from vla0_smol.libero.profiles import libero_profile
+
+    size, repo_id = 64, "local/libero64"
+    root = libero_dataset(tmp_path / "libero64", size, repo_id)
+    smoke = libero_profile("smoke")
+    policy = {**smoke.policy, "crop_shape": (58, 58)}
+    prof = dataclasses.replace(smoke, num_processes=2, steps=2, save_freq=2, image_size=size, policy=policy)
+    run_dir = tmp_path / "run"
+    assert launch_command(train_spec(prof, run_dir, (repo_id, root)), 2)[:3] == ["accelerate", "launch", "--multi_gpu"]
+    without_this_environment_on_path(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    checkpoint = train_libero(prof, run_dir, (repo_id, root), wandb="disabled")
+    out = capfd.readouterr()
+    assert "Effective batch size: 2 x 2 = 4" in out.out + out.err, (out.out + out.err)[-3000:]
+    assert checkpoint == run_dir / "checkpoints/last/pretrained_model" and checkpoint_step(run_dir) == 2
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["crop_shape"] == [58, 58] and config["device"] == "cpu"
+
+    longer = dataclasses.replace(prof, steps=4)
+    train_libero(longer, run_dir, (repo_id, root), wandb="disabled")
+    out = capfd.readouterr()
+    assert checkpoint_step(run_dir) == 4, (out.out + out.err)[-3000:]
+    assert (run_dir / "checkpoints/000002").is_dir() and (run_dir / "checkpoints/000004").is_dir()
+    assert "Resum" in out.out + out.err  # resumed from step 2, not trained again from scratch
+    assert train_libero(longer, run_dir, (repo_id, root), wandb="disabled") == checkpoint  # done: nothing run
 
 
 # ----------------------------------------------------------------- the README's commands

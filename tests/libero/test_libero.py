@@ -9,6 +9,7 @@ At most one LIBERO environment is alive at a time (~2 GB each).
 from __future__ import annotations
 
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -29,6 +30,7 @@ from vla0_smol.libero.env import (
 from vla0_smol.libero.evaluation import LiberoPolicyController, evaluate_libero
 from vla0_smol.libero.pipeline import (
     LiberoDataUnavailable,
+    interpreter_command,
     launch_command,
     require_libero_dataset,
     run_dir_for,
@@ -170,6 +172,8 @@ def test_full_training_is_the_blogs_command_on_eight_gpus(tmp_path):
     ):
         assert flag in cmd, flag
     assert not any(a.startswith("--dataset.root") for a in cmd)  # the hub's copy
+    # run by this interpreter's accelerate: the venv need not be activated (no bare `accelerate` on PATH)
+    assert interpreter_command(cmd) == [sys.executable, "-m", "accelerate.commands.launch", *cmd[2:]]
 
 
 def test_asset_verification_refuses_a_changed_or_missing_file_by_name(tmp_path):

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,7 +94,11 @@ def train_spec(profile: LiberoProfile, run_dir: Path, dataset, seed: int = 0, wa
 
 
 def launch_command(spec: TrainSpec, num_processes: int) -> list[str]:
-    """The shell command of a run on ``num_processes`` GPUs (accelerate + LeRobot's own lerobot-train)."""
+    """The shell command of a run on ``num_processes`` GPUs (accelerate + LeRobot's own lerobot-train).
+
+    This is what a user types (``accelerate launch ...``); :func:`train_libero` runs the same
+    arguments through :func:`interpreter_command`.
+    """
     return [
         "accelerate",
         "launch",
@@ -106,12 +111,26 @@ def launch_command(spec: TrainSpec, num_processes: int) -> list[str]:
     ]
 
 
+def interpreter_command(command: list[str]) -> list[str]:
+    """``command`` (``accelerate launch ...``) run by this interpreter's accelerate.
+
+    A bare ``accelerate`` is looked up on ``PATH``, which holds the environment's scripts only
+    when it is activated: ``.venv/bin/vla0-smol recipes run --profile full --only libero`` would
+    fail with ``FileNotFoundError: 'accelerate'`` after the dataset download. accelerate's
+    launcher then starts the processes with ``sys.executable`` too (``torch.distributed.run``).
+    """
+    if command[:2] != ["accelerate", "launch"]:
+        raise ValueError(f"not an 'accelerate launch' command: {command[:2]}")
+    return [sys.executable, "-m", "accelerate.commands.launch", *command[2:]]
+
+
 def train_libero(profile: LiberoProfile, run_dir: Path, dataset, seed: int = 0, wandb: str = "offline") -> Path:
     """Train (or resume) the profile's run; return the last checkpoint's ``pretrained_model``.
 
     One process runs ``lerobot-train`` in this interpreter (:func:`~vla0_smol.training.run_lerobot_train`,
     with a local ``metrics.jsonl``); several (``num_processes > 1``, the blog's global batch) run it
-    under ``accelerate launch`` (:func:`launch_command`; metrics then go to LeRobot's log and wandb).
+    under ``accelerate launch`` (:func:`launch_command`, run by :func:`interpreter_command`; metrics
+    then go to LeRobot's log and wandb).
     """
     spec = train_spec(profile, run_dir, dataset, seed, wandb)
     if profile.num_processes == 1:
@@ -121,7 +140,7 @@ def train_libero(profile: LiberoProfile, run_dir: Path, dataset, seed: int = 0, 
     if not (step_file.exists() and json.loads(step_file.read_text()).get("step", 0) >= spec.steps):
         if spec.output_dir.is_dir() and not any(spec.output_dir.iterdir()):
             spec.output_dir.rmdir()  # lerobot-train refuses an existing folder unless resuming
-        subprocess.run(launch_command(spec, profile.num_processes), check=True)
+        subprocess.run(interpreter_command(launch_command(spec, profile.num_processes)), check=True)
     if not (spec.output_dir / LAST_CONFIG).exists():
         raise FileNotFoundError(f"training finished without a checkpoint in {last}")
     return last / "pretrained_model"
