@@ -126,6 +126,9 @@ def test_the_recipe_runs_every_stage_in_order_and_skips_finished_ones(tmp_path):
     assert all("constant_mae" in v for v in record["final_metrics"].values())
     shipped = json.loads((tmp_path / "preset" / "provenance.json").read_text())
     assert shipped["stages"] == record["stages"]
+    for name in STAGES:  # the learning curves are shipped beside the weights
+        rows = (tmp_path / "preset" / "metrics" / f"{name}.jsonl").read_text().splitlines()
+        assert json.loads(rows[-1])["step"] == 2
     # each stage reads the preset the stage before it exported
     configs = recipe.stage_configs(small(tmp_path))
     assert configs["vision"].base == configs["numbers"].export_dir

@@ -191,6 +191,7 @@ def run_recipe(cfg: RecipeConfig, progress=print) -> dict:
             full = pretrain(stage_cfg, progress)
             record = {k: full[k] for k in ("steps", "stopped", "wall_time_s", "final_metrics")}
             record |= {"stage": name, "config": full["config"]}
+        record["commit"] = _git_commit()
         done.write_text(json.dumps(record, indent=2) + "\n")
         records[name] = record
         progress(f"stage {name}: {record['stopped']}, {record['wall_time_s'] / 60:.1f} min")
@@ -202,6 +203,10 @@ def run_recipe(cfg: RecipeConfig, progress=print) -> dict:
     if dst.resolve() != final_preset.resolve():
         shutil.rmtree(dst, ignore_errors=True)
         shutil.copytree(final_preset, dst, ignore=shutil.ignore_patterns("provenance.json"))
+    # each stage's learning curves travel with the weights (the pretrain chapter draws them)
+    (dst / "metrics").mkdir(exist_ok=True)
+    for name in STAGES:
+        shutil.copyfile(Path(configs[name].out_dir) / "metrics.jsonl", dst / "metrics" / f"{name}.jsonl")
     record = {
         "command": f"vla0-smol pretrain --seed {cfg.seed} --out-dir {cfg.out_dir}",
         "commit": _git_commit(),
@@ -212,6 +217,7 @@ def run_recipe(cfg: RecipeConfig, progress=print) -> dict:
                 "steps": records[n]["steps"],
                 "stopped": records[n]["stopped"],
                 "wall_time_min": round(records[n]["wall_time_s"] / 60, 1),
+                "commit": records[n].get("commit", "unknown"),
                 "data": records[n]["config"].get("mixture", "frames: T block pose, agent, one shape"),
                 "vision_lr_scale": records[n]["config"].get("vision_lr_scale", "vision side only"),
                 "final_metrics": records[n]["final_metrics"],
