@@ -64,3 +64,18 @@ def test_kept_frames_are_the_first_episodes_observations():
         assert frames.shape == (steps + 1, 96, 96, 3) and frames.dtype == "uint8"  # reset + one per step
         assert (frames[0] != frames[-1]).any()  # the random agent moved
     assert "frames" not in result.summary()
+
+
+def test_the_expert_as_a_controller_is_counted_a_success_on_every_episode():
+    """Success counting seen succeeding: the scripted expert, acting through evaluate_pusht's loop,
+    solves seeds 0-3 (the benchmark's 50/50 seeds) and each episode ends on gym-pusht's success,
+    before the step limit; the agent holding still on the same seeds is counted a failure."""
+    from vla0_smol.pusht.evaluation import ExpertController, HoldStillController
+
+    expert = evaluate_pusht(ExpertController(0), n_episodes=4, seed=0, batch_size=2, max_steps=300, progress=False)
+    assert [e.seed for e in expert.episodes] == [0, 1, 2, 3]
+    assert [e.success for e in expert.episodes] == [True] * 4 and expert.success_rate == 1.0
+    assert all(e.steps < 300 and e.max_coverage > 0.95 for e in expert.episodes), expert.episodes
+    still = evaluate_pusht(HoldStillController(), n_episodes=2, seed=0, batch_size=2, max_steps=20, progress=False)
+    assert still.success_rate == 0.0 and [e.steps for e in still.episodes] == [20, 20]
+    assert still.summary()["success_rate"] == 0.0 and expert.summary()["success_rate"] == 1.0

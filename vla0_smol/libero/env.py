@@ -136,12 +136,36 @@ def to_batch(observations: list[dict], tasks: list[str]) -> dict:
 
 
 # ----------------------------------------------------------------------------- success path
+def place_goal_objects(env) -> None:
+    """Put each goal object of ``env``'s task where its goal predicate holds (a scripted success).
+
+    Handles ``in``/``on`` goals (object -> region site or object): the object's free joint is set
+    a few centimetres above the target, at rest; the scene settles under the next steps.
+    """
+    inner = env._env.env  # the LIBERO problem (robosuite env)
+    sim = inner.sim
+    for pred in inner.parsed_problem["goal_state"]:
+        name, obj, target = pred[0].lower(), pred[1], pred[2]
+        if name not in ("in", "on"):
+            raise NotImplementedError(f"goal predicate {pred} is not handled (only 'in' and 'on')")
+        if target in inner.object_sites_dict:
+            goal = np.array(sim.data.get_site_xpos(target))
+        else:
+            goal = np.array(sim.data.body_xpos[inner.obj_body_id[target]])
+        joint = inner.get_object(obj).joints[-1]
+        qpos = np.array(sim.data.get_joint_qpos(joint))
+        qpos[:3] = goal + np.array([0.0, 0.0, 0.05])
+        sim.data.set_joint_qpos(joint, qpos)
+        sim.data.set_joint_qvel(joint, np.zeros(6))
+    sim.forward()
+
+
 def success_path_check(suite: str = "libero_object", task_id: int = 0, env=None, settle_steps: int = 20) -> bool:
     """Place each goal object so its goal predicate holds; return LIBERO's ``check_success()``.
 
-    Handles ``in``/``on`` goals (object -> region site or object): the object's free joint is set
-    a few centimetres above the target, the scene settles under no-op actions, then the task's own
-    success test runs. A deterministic test of the success path without a policy.
+    :func:`place_goal_objects` from LIBERO's initial state 0, then the scene settles under no-op
+    actions and the task's own success test runs. A deterministic test of the success path
+    without a policy.
     """
     from lerobot.envs.libero import get_libero_dummy_action
 
@@ -149,22 +173,7 @@ def success_path_check(suite: str = "libero_object", task_id: int = 0, env=None,
     env = env or make_libero_env(suite, task_id, size=64)
     try:
         reset_to(env, 0)
-        inner = env._env.env  # the LIBERO problem (robosuite env)
-        sim = inner.sim
-        for pred in inner.parsed_problem["goal_state"]:
-            name, obj, target = pred[0].lower(), pred[1], pred[2]
-            if name not in ("in", "on"):
-                raise NotImplementedError(f"goal predicate {pred} is not handled (only 'in' and 'on')")
-            if target in inner.object_sites_dict:
-                goal = np.array(sim.data.get_site_xpos(target))
-            else:
-                goal = np.array(sim.data.body_xpos[inner.obj_body_id[target]])
-            joint = inner.get_object(obj).joints[-1]
-            qpos = np.array(sim.data.get_joint_qpos(joint))
-            qpos[:3] = goal + np.array([0.0, 0.0, 0.05])
-            sim.data.set_joint_qpos(joint, qpos)
-            sim.data.set_joint_qvel(joint, np.zeros(6))
-        sim.forward()
+        place_goal_objects(env)
         for _ in range(settle_steps):
             env._env.step(get_libero_dummy_action())
         return bool(env._env.check_success())
