@@ -16,51 +16,89 @@
 # %% [markdown]
 # # Pretraining the tiny VLM: what SmolVLM2 brings, in miniature
 #
-# VLA-0 does not change the model: it fine-tunes a vision-language model to write its actions
-# as integers. That works because the VLM arrives knowing two things: how to read and write
-# numbers as digit strings, and where things are in an image. SmolVLM2-500M learned both in
-# its own pretraining; the embedded `tiny` architecture (3.5 M parameters, so that a CPU can
-# train it) starts from random weights and, in the `cpu` profile's budget, learns neither
+# VLA-0 leaves the model as it is and fine-tunes a vision-language model to write its actions
+# as integers. That only works because the VLM arrives knowing two things: how to read and write
+# numbers as digit strings, and where things are in an image. SmolVLM2-500M learnt both in its
+# own pretraining. The embedded `tiny` architecture (3.5 M parameters, small enough for a CPU)
+# starts from random weights, and within the `cpu` profile's budget it learns neither
 # (`docs/tiny-learning.md` has the measurements).
 #
-# This chapter builds the small-scale stand-in: the same model class, tokenizer, prompt layout
-# and decoder as the policy, trained on questions generated on the fly. None of them contains a
-# PushT action, a trajectory or an episode of an evaluation seed: the fine-tuning must still be
-# what learns the policy. The result is the `tiny-pretrained` preset that the `cpu` profile
-# fine-tunes.
+# This chapter is the small-scale stand-in for that pretraining: `vla0-smol pretrain`. It uses the
+# same model class, tokenizer, prompt layout and grammar-constrained decoder as the policy, and
+# trains on questions generated on the fly. None of them contains a PushT action, a trajectory or
+# an episode of an evaluation seed, so fine-tuning must still be what learns the policy. The
+# result is the `tiny-pretrained` preset, loaded by the same `from_pretrained` call as SmolVLM2.
 
 # %% tags=["parameters"]
 # Parameters: `vla0-smol recipes run` (papermill) sets them; in Jupyter edit them and run all.
-# profile: "smoke" 6 steps of batch 4 (the plumbing, ~40 s); "cpu" the whole pretraining run
-#   (4,000 steps of batch 16: ~40 min on 2 idle cores, longer on a loaded machine); "full" the same
-#   run (SmolVLM2 needs no pretraining here: it arrives pretrained).
+# profile: "smoke" runs every stage for 2 steps (the plumbing, ~1 min) and draws the shipped run;
+#   "cpu" reruns the whole recipe into results/cpu/pretrain (the shipped weights' budget: see
+#   their provenance below); "full" the same (SmolVLM2 arrives pretrained: nothing to do for it).
 profile = "smoke"
 seed = 0  # seeds the generated questions and the initial weights
-out_dir = None  # checkpoints, metrics and the exported preset; None: results/<profile> at the repository root
+out_dir = None  # stage folders and the exported preset; None: results/<profile> at the repository root
 
 # %%
 import json
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from IPython.display import display
 
 from vla0_smol.book.paths import results_dir
-from vla0_smol.presets import pretrain_data as pd
-from vla0_smol.presets.pretrain import PRETRAINED_DIR, PretrainConfig, pretrain
+from vla0_smol.book.pretrain_figures import example_table, plot_curves, skills_sentence, skills_table, stage_table
+from vla0_smol.presets import pretrain_data as data
+from vla0_smol.presets.pretrain import PRETRAINED_DIR
+from vla0_smol.presets.recipe import RecipeConfig, measure, run_recipe, stage_configs
 
 out = results_dir(profile, out_dir)
-gen = pd.Generator(seed)
+gen = data.Generator(seed)
+shipped = (
+    json.loads((PRETRAINED_DIR / "provenance.json").read_text())
+    if (PRETRAINED_DIR / "provenance.json").exists()
+    else None
+)
+
+# %% [markdown]
+# ## Why the order matters: the image tokens collapse
+#
+# Trained all at once from random init, the tiny model learnt to copy numbers but never to say
+# where the block is. The cause is measurable. `image_spread` is the standard deviation of the
+# image tokens (the connector's output) across frames, divided by their size. It is 0.154 at
+# random init. In every run that trained the vision side together with the language model it fell
+# to 0.0002-0.009 within a few hundred steps: the vision side stopped telling frames apart, so
+# there was nothing left for the language model to read. The PushT policy trained from random init
+# collapses the same way within its first 100 steps.
+#
+# SmolVLM2 avoids this by construction. Its vision encoder (SigLIP) is pretrained alone before it
+# meets the language model. The recipe follows the same order, in four stages:
+#
+# 1. **numbers**: the language model learns the policy's integer format (copy the state, offsets,
+#    10-step paths, adding a constant). The vision side stays frozen: it is replaced next.
+# 2. **vision**: the encoder and connector alone, with a linear head, regress the T block's
+#    position and angle, the agent's position, and one coloured shape's position, from random
+#    frames.
+# 3. **reading**: the numbers-trained language model learns to answer questions about the image
+#    ("where is the T block", "which way is it turned", "where is the agent") through the frozen
+#    stage-2 vision side, while it keeps copying.
+# 4. **mixture**: every skill, at a lower rate, so that none is forgotten.
+#
+# Each stage stops at its step cap, or earlier once its evaluation on fresh questions reaches the
+# stage's thresholds. The settings of each stage:
+
+# %%
+pd.DataFrame(stage_table(stage_configs(RecipeConfig(seed=seed))))
 
 # %% [markdown]
 # ## The questions
 #
-# Every question is written the way the policy writes its prompt: an image, a task, optionally
-# a `State:` with integers, and an answer of integers in `[0, 511]` (the policy's 512 bins).
-# Number skills use the image only as a distractor; grounding skills ask where things are, in
-# the 512-wide frame of PushT's world. PushT frames come from `gym-pusht`'s own renderer at
-# random poses, with the policy's random crop; the shape scenes make sure the skill is about
-# images in general, not one picture.
+# Every question is written the way the policy writes its prompt: an image, a task, optionally a
+# `State:` with integers, and an answer of integers in `[0, 511]` (the policy's 512 bins). The
+# number skills use the image only as a distractor. The grounding skills ask where things are, in
+# the 512-wide frame of PushT's world; the block's angle is in 512ths of a turn. PushT frames come
+# from `gym-pusht`'s own renderer at random poses, with the policy's random crop. The shape scenes
+# keep the skill about images in general, not about one picture.
 
 # %%
 rng = np.random.default_rng(seed)
@@ -72,82 +110,76 @@ for ax, ex in zip(axes.ravel(), shown, strict=True):
     ax.axis("off")
 fig.tight_layout()
 plt.show()
-for ex in shown:
-    state = "" if ex.state is None else f" State: {' '.join(map(str, ex.state))}"
-    print(f"{ex.skill:13s} Task: {ex.task}{state}\n{'':13s} -> {' '.join(map(str, ex.answer))}")
+pd.DataFrame(example_table(shown))
 
 # %% [markdown]
-# The mixture weights grounding more heavily: it is the slow skill (the language model has to
-# learn to route image tokens into digit tokens).
-
-# %%
-print(json.dumps(gen.mixture, indent=1))
-
-# %% [markdown]
-# ## The run
+# ## The run behind the shipped weights
 #
-# Batch `k` depends only on `(seed, k)`, a checkpoint is written every 250 steps and on
-# Ctrl-C, and running the same cell again resumes. At `smoke` it runs 6 steps; at `cpu` it is
-# the run that built the shipped preset, written to this profile's results folder (the shipped
-# preset is never overwritten by the notebook).
+# `vla0_smol/presets/tiny_pretrained/provenance.json` records the command, the commit, the seed,
+# and for each stage its steps, why it stopped, its wall time and its data. The learning curves
+# beside it (`metrics/<stage>.jsonl`) are drawn below. Left: the answer error of each skill on
+# fresh questions through the stages (log scale), with the vision head's own block error during
+# stage 2. Right: the image spread, which the vision stage must raise and the reading stage, with
+# the vision side frozen, keeps.
 
 # %%
-steps = {"smoke": 6, "cpu": PretrainConfig().steps, "full": PretrainConfig().steps}[profile]
-small = profile == "smoke"
-cfg = PretrainConfig(
-    out_dir=str(out / "pretrain"),
-    export_dir=str(out / "pretrain" / "preset"),
-    seed=seed,
-    steps=steps,
-    batch_size=4 if small else PretrainConfig().batch_size,
-    warmup=2 if small else PretrainConfig().warmup,
-    log_every=2 if small else 25,
-    eval_every=steps if small else 500,
-    eval_size=2 if small else 16,
-)
-record = pretrain(cfg)
-
-# %% [markdown]
-# ## Per-skill learning curves
-#
-# Training loss per skill (mean cross-entropy per answer token), and the evaluation on fresh
-# questions: the mean absolute error of greedy, grammar-constrained answers.
-
-# %%
-def curves(metrics_path):
-    rows = [json.loads(x) for x in Path(metrics_path).read_text().splitlines()]
-    return [r for r in rows if "loss" in r], [r for r in rows if "eval" in r]
-
-
-train_rows, eval_rows = curves(out / "pretrain" / "metrics.jsonl")
-fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4))
-for skill in gen.names:
-    xs = [r["step"] for r in train_rows if skill in r["loss"]]
-    a.plot(xs, [r["loss"][skill] for r in train_rows if skill in r["loss"]], label=skill)
-    b.plot([r["step"] for r in eval_rows], [r["eval"][skill]["mae"] for r in eval_rows], marker="o", label=skill)
-a.set(xlabel="step", ylabel="loss per answer token", yscale="log", title="training loss")
-b.set(xlabel="step", ylabel="mean absolute error", yscale="log", title="fresh questions")
-b.legend(fontsize=7, ncol=2)
-fig.tight_layout()
-plt.show()
-
-# %% [markdown]
-# ## The shipped preset
-#
-# `vla0_smol/presets/tiny_pretrained/provenance.json` records the command, commit, seed, wall
-# time, mixture and final metrics of the run that produced the shipped weights. At `cpu` this
-# notebook's run is that run again: its final metrics should agree within noise (16 questions
-# per skill).
-
-# %%
-shipped_path = PRETRAINED_DIR / "provenance.json"
-if shipped_path.exists():
-    shipped = json.loads(shipped_path.read_text())
-    print(f"shipped: {shipped['steps']} steps, {shipped['wall_time_s'] / 60:.0f} min, commit {shipped['commit'][:10]}")
-    print(f"{'skill':14s} {'shipped MAE':>12s} {'this run MAE':>13s}")
-    for skill, m in shipped["final_metrics"].items():
-        mine = (record["final_metrics"] or {}).get(skill, {}).get("mae", float("nan"))
-        print(f"{skill:14s} {m['mae']:12.1f} {mine:13.1f}")
+if shipped:
+    display(pd.DataFrame(shipped["stages"]).drop(columns=["data", "final_metrics"]))
+    print(
+        f"total {shipped['wall_time_min']:.0f} min on {shipped['recipe']['threads']} thread(s);",
+        f"command: {shipped['command']}",
+    )
+    plot_curves(PRETRAINED_DIR, shipped)
+    plt.show()
 else:
-    print("no shipped preset yet: run `vla0-smol pretrain` to build it")
+    print("No weights are shipped in this checkout: run `vla0-smol pretrain` to build them.")
+
+# %% [markdown]
+# ## What the shipped weights can do
+#
+# The weights are measured again here, on questions from a seed the run never used, against the
+# best constant answer (what a model that ignores the question and the image would score). The
+# PushT policy needs the first rows: reading and writing its own integers, and the block's
+# position and angle. A skill near the constant predictor has not been learnt.
+
+# %%
+if shipped:
+    size = 8 if profile == "smoke" else 64
+    now = measure(str(PRETRAINED_DIR), seed=12_345, size=size)
+    rows = skills_table(now, shipped)
+    display(pd.DataFrame(rows))
+    print(f"measured on {size} fresh questions per skill (seed 12345); image spread {now['image_spread']:.3f}")
+    print("The shipped weights: " + skills_sentence(rows))
+
+# %% [markdown]
+# ## Running the recipe
+#
+# `vla0-smol pretrain` runs the four stages in order. Each stage writes its folder under
+# `outputs/pretrain/`, with a checkpoint every 250 steps and on Ctrl-C or `kill`. A finished stage
+# is skipped, so running the same command again resumes the run wherever it stopped. Batch `k` of a
+# stage depends only on `(seed, k)`. At `smoke` this cell runs every stage for 2 steps of batch 2
+# (plumbing, not a result); at `cpu` it reruns the whole recipe into this profile's results
+# folder. The shipped preset is never overwritten from here.
+
+# %%
+small = profile == "smoke"
+caps = dict(numbers_steps=2, vision_steps=2, reading_steps=2, mixture_steps=2) if small else {}
+sizes = dict(batch_size=2, eval_every=2, eval_size=2, final_eval_size=2) if small else {}
+cfg = RecipeConfig(
+    out_dir=str(out / "pretrain"), export_dir=str(out / "pretrain" / "preset"), seed=seed, **caps, **sizes
+)
+record = run_recipe(cfg)
+pd.DataFrame(record["stages"]).drop(columns=["data", "final_metrics"])
+
+# %% [markdown]
+# At `smoke` these stages ran 2 steps each: the table only shows that every stage ran, resumed and
+# exported. At `cpu` the run's final metrics should agree with the shipped ones within the noise of
+# the evaluation sets (the skills test in `tests/test_pretrain_recipe.py` pins that agreement).
+
+# %%
+mine = {k: v["mae"] for k, v in record["final_metrics"].items()}
+theirs = {k: v["mae"] for k, v in (shipped or {}).get("final_metrics", {}).items()}
+pd.DataFrame({"this run MAE": mine, "shipped MAE": theirs}).round(1)
+
+# %%
 (out / "pretrain.json").write_text(json.dumps({"kind": "pretrain", "profile": profile, **record}, indent=2))
