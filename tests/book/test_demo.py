@@ -35,6 +35,12 @@ def test_demo_smoke_writes_the_summary(tmp_path):
     assert summary["trained_best"]["step"] in (3, 6) and (out / "checkpoints.png").exists()
     assert [e["seed"] for e in summary["trained_best"]["episodes"]] == seeds[0]
     assert "| trained tiny policy, last checkpoint (step 6) |" in proc.stdout
+    # holding still on the same seeds, and intervals: Wilson on successes, t on coverage
+    assert [e["seed"] for e in summary["hold_still"]["episodes"]] == seeds[0]
+    assert "| holding still | 0.0% [0-66%] |" in proc.stdout  # Wilson's upper bound for 0 of 2
+    # LeRobot's own evaluation of the last checkpoint, on seeds the demo does not report
+    last = summary["checkpoints"][-1]["checkpoint"]
+    assert f"lerobot-eval --policy.path={last}" in proc.stdout and "--seed=20000" in summary["lerobot_eval"]
     assert "| trained tiny policy, best of 2 checkpoints (step " in proc.stdout
     # lerobot-train resumes from the last checkpoint only: the others keep their weights alone
     assert not (out / "train/checkpoints/000003/training_state").exists()
@@ -48,6 +54,6 @@ def test_demo_smoke_writes_the_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     given = json.loads((again / "summary.json").read_text())
     assert given["checkpoint"] == str(out / "train" / "checkpoints" / "last" / "pretrained_model")
-    assert set(given["stage_seconds"]) == {"checkpoint", "eval expert", "eval random", "eval trained"}
+    assert set(given["stage_seconds"]) == {"checkpoint", "eval expert", "eval random", "eval hold still", "eval trained"}
     assert given["trained"]["episodes"] == summary["trained"]["episodes"]  # same weights, same seeds
     assert not (again / "train").exists() and "| given checkpoint |" in proc.stdout

@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 from ..pusht.checkpoints import evaluate_every_checkpoint, load_evaluation, prune_training_states
-from ..pusht.evaluation import ExpertController, RandomController, evaluate_pusht
+from ..pusht.evaluation import ExpertController, HoldStillController, RandomController, evaluate_pusht
 from ..pusht.pipeline import evaluate_checkpoint, pusht_dataset, train_pusht
 from ..pusht.profiles import pusht_profile
 from ..results import save_json
+from .evidence import mean_interval, wilson_interval
 from .report import plot_checkpoint_curve, plot_training_loss
 
 
@@ -56,6 +57,7 @@ def run_demo(
     kw = dict(n_episodes=prof.eval_episodes, seed=eval_seed, batch_size=prof.eval_batch, max_steps=prof.eval_max_steps)
     expert = stage("eval expert", lambda: evaluate_pusht(ExpertController(seed), desc="eval expert", **kw))
     rand = stage("eval random", lambda: evaluate_pusht(RandomController(seed), desc="eval random", **kw))
+    hold = stage("eval hold still", lambda: evaluate_pusht(HoldStillController(), desc="eval hold still", **kw))
     sweep = None
     if given:
         trained = stage(
@@ -82,16 +84,38 @@ def run_demo(
         "checkpoint": str(checkpoint),
         "expert": expert.summary(),
         "random": rand.summary(),
+        "hold_still": hold.summary(),
         "trained": trained,  # the last checkpoint (or the given one)
         "trained_best": load_evaluation(sweep["best"]) if sweep else None,
         "checkpoints": sweep["checkpoints"] if sweep else None,
         "selection": sweep["selection"] if sweep else None,
+        "lerobot_eval": lerobot_eval_command(sweep["last"]["checkpoint"] if sweep else checkpoint, eval_seed),
         "stage_seconds": seconds,
         "peak_rss_mb": round(peak_mb, 1),
     }
     save_json(summary, out / "summary.json")
     print(table(summary))
     return summary
+
+
+def lerobot_eval_command(checkpoint, eval_seed: int, n_episodes: int = 50) -> str:
+    """LeRobot's own evaluation of a checkpoint, on seeds after the demo's (none of them reported by it)."""
+    path = Path(checkpoint)
+    model = path / "pretrained_model" if (path / "pretrained_model").is_dir() else path
+    return (
+        f"lerobot-eval --policy.path={model} --env.type=pusht --eval.n_episodes={n_episodes} "
+        f"--eval.batch_size=10 --eval.use_async_envs=false --seed={eval_seed + 10_000} --policy.device=cpu"
+    )
+
+
+def _row(name: str, r: dict) -> str:
+    n = r["n_episodes"]
+    k = round(r["success_rate"] * n)
+    lo, hi = wilson_interval(k, n)
+    cov = [e["max_coverage"] for e in r["episodes"]]
+    mean, clo, chi = mean_interval(cov) if n > 1 else (cov[0], cov[0], cov[0])
+    rate = f"{100 * r['success_rate']:.1f}% [{100 * lo:.0f}-{100 * hi:.0f}%]"
+    return f"| {name} | {rate} | {mean:.3f} [{clo:.3f}-{chi:.3f}] |"
 
 
 def table(summary: dict) -> str:
@@ -101,10 +125,12 @@ def table(summary: dict) -> str:
         f"PushT, {n} episodes, seeds {summary['eval_seeds'][0]}-{summary['eval_seeds'][1]} "
         f"(profile {summary['profile']}, model {summary['model']})",
         "",
-        "| controller | success rate | mean max coverage |",
+        "| controller | success rate [95% Wilson] | mean max coverage [95% t] |",
         "|---|---|---|",
     ]
     named = [("scripted expert", "expert"), ("random policy", "random")]
+    if "hold_still" in summary:
+        named.append(("holding still", "hold_still"))
     if summary.get("checkpoint_argument"):
         named.append(("given checkpoint", "trained"))
     else:
@@ -113,9 +139,11 @@ def table(summary: dict) -> str:
         named.append((f"trained tiny policy, last checkpoint (step {steps[-1]})", "trained"))
         named.append((f"trained tiny policy, best of {len(steps)} checkpoints (step {best})", "trained_best"))
     for name, key in named:
-        r = summary[key]
-        rows.append(f"| {name} | {100 * r['success_rate']:.1f}% | {r['mean_max_coverage']:.3f} |")
+        rows.append(_row(name, summary[key]))
     rows.append("")
+    if summary.get("lerobot_eval"):
+        rows.append("the same checkpoint through LeRobot's own evaluation, on other seeds:")
+        rows.append("  " + summary["lerobot_eval"])
     rows.append("stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in summary["stage_seconds"].items()))
     rows.append(f"peak memory: {summary['peak_rss_mb']} MB")
     return "\n".join(rows)

@@ -108,3 +108,21 @@ def compare_sentence(
     else:
         verdict = "outside the interval: the opposite of the blog's direction"
     return f"{measured}{verdict} (blog: {blog})."
+
+
+def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of per-episode values (e.g. max coverage) and its Student-t interval.
+
+    Coverage is bounded and skewed, so with 16 episodes this is approximate; it is what tells a
+    policy apart from the random one on the same seeds, not a precise bound.
+    """
+    from scipy import stats
+
+    x = [float(v) for v in values]
+    n = len(x)
+    if n < 2:
+        raise ValueError(f"need at least 2 values for an interval, got {n}")
+    mean = sum(x) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in x) / (n - 1))
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
