@@ -25,7 +25,8 @@ test: $(STAMP)
 book: $(STAMP) $(VENV)/.docs-installed
 	$(VENV)/bin/vla0-smol book build --profile smoke
 
-# Opt-in (not in CI: Chromium is ~400 MB): the built site in headless Chromium, screenshots in site/smoke/screenshots/.
+# Every page of the built site in headless Chromium, screenshots in site/smoke/screenshots/ (CI runs the same
+# check on the committed book: .ci/run installs Chromium, tests/book/test_browser.py).
 # Needs Chromium (apt-get install --no-install-recommends chromium, or CHROMIUM=/path/to/chrome).
 book-check: $(VENV)/.docs-installed
 	$(VENV)/bin/vla0-smol book check --profile smoke

@@ -40,10 +40,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Markdown, display
 
 from vla0_smol import BinTokenTable, MaskingConfig, mask_actions
 from vla0_smol.backbone import load_processor
 from vla0_smol.book.paths import results_dir
+from vla0_smol.book.prose import masking_example_sentence
 from vla0_smol.pusht.profiles import pusht_profile
 
 out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
@@ -60,27 +62,35 @@ configs = {
     "character (max 0.4)": MaskingConfig("char", 0.4, 0.0),
     "whole action (max 0.15)": MaskingConfig("whole", 0.15, 0.0),
 }
-masked = {}
+masked, notes = {}, []
 for name, cfg in configs.items():
     rng = np.random.default_rng(seed + 3)
-    ids, labels = mask_actions(enc, enc.ids.clone(), cfg, mask_id, rng)
+    tried, (ids, labels) = 1, mask_actions(enc, enc.ids.clone(), cfg, mask_id, rng)
+    while cfg.mode != "none" and not (labels == -100).any() and tried < 50:  # the first draw that masks
+        tried, (ids, labels) = tried + 1, mask_actions(enc, enc.ids.clone(), cfg, mask_id, rng)
     masked[name] = (ids, labels)
     print(f"{name:24s} {tok.decode(ids)}")
+    if cfg.mode != "none":
+        notes.append(masking_example_sentence(name, int((labels == -100).sum()), len(labels), tried))
+display(Markdown("\n".join(f"- {n}" for n in notes)))
 
 # %% [markdown]
 # ## The loss mask, drawn
 #
-# Each square is one token of the action text; dark squares carry loss.
+# One row per scheme, one square per token of the action text (`·` is the space before an
+# integer, `_` a mask): green squares carry loss, grey ones do not. A whole-action mask replaces
+# all the tokens of one integer by a single `_`, so that row is shorter.
 
 # %%
-fig, axes = plt.subplots(len(masked), 1, figsize=(12, 1.1 * len(masked)))
+fig, axes = plt.subplots(len(masked), 1, figsize=(13, 1.45 * len(masked)))
 for ax, (name, (ids, labels)) in zip(axes, masked.items()):
-    ax.imshow((labels != -100).numpy()[None], cmap="Greens", vmin=-0.3, vmax=1, aspect="auto")
+    carries = (labels != -100).numpy()
+    ax.imshow(carries[None], cmap="RdYlGn", vmin=-1.2, vmax=1.6, aspect="auto")
     for j, t in enumerate(tok.convert_ids_to_tokens(ids.tolist())):
-        ax.text(j, 0, t.replace("Ġ", "·"), ha="center", va="center", fontsize=7)
+        ax.text(j, 0, t.replace("Ġ", "·"), ha="center", va="center", fontsize=10, family="monospace")
     ax.set_yticks([])
     ax.set_xticks([])
-    ax.set_title(name, fontsize=9, loc="left")
+    ax.set_title(f"{name}: {int((~carries).sum())} of {len(carries)} tokens without loss", fontsize=11, loc="left")
 plt.tight_layout()
 plt.show()
 
@@ -96,7 +106,8 @@ for name, cfg in [("character", MaskingConfig("char", 0.4, 0.1)), ("whole action
     hidden = [
         (mask_actions(enc, enc.ids.clone(), cfg, mask_id, rng)[1] == -100).float().mean().item() for _ in range(2000)
     ]
-    print(f"{name:14s} tokens out of the loss: mean {100 * np.mean(hidden):.1f}%")
+    none = 100 * np.mean(np.array(hidden) == 0)
+    print(f"{name:14s} tokens out of the loss: mean {100 * np.mean(hidden):.1f}%; samples masking nothing {none:.0f}%")
 
 # %% [markdown]
 # ## A masked chunk, and what the model predicts under the masks
@@ -123,6 +134,7 @@ from vla0_smol.book.masked_completion import (
     plot_completion,
 )
 from vla0_smol.book.paths import data_dir
+from vla0_smol.book.prose import completion_reading
 from vla0_smol.pusht.pipeline import pusht_dataset
 from vla0_smol.results import save_json
 
@@ -139,3 +151,4 @@ display(Image(filename=str(plot_completion(completions[0], plots / "masking_comp
 accuracy = completion_accuracy(completions)
 save_json({"model": source, **accuracy}, plots / "masking_completion.json")
 print(completion_sentence(accuracy, choices=len(policy.table.digit_ids) + 1))
+display(Markdown(completion_reading(accuracy, choices=len(policy.table.digit_ids) + 1)))

@@ -69,7 +69,6 @@ task = None  # the instruction; None: the profile's, else the dataset's or the c
 fps = None  # control rate; None: the profile's deploy_fps (the pre-flight says what this machine keeps up with)
 
 # %%
-import json
 import shutil
 import time
 from pathlib import Path
@@ -77,7 +76,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from vla0_smol.book.paths import data_dir, results_dir
+from vla0_smol.book.paths import data_dir, results_dir, shown
+from vla0_smol.book.prose import settings_table
 from vla0_smol.convert import resolve_checkpoint
 from vla0_smol.results import save_json
 from vla0_smol.so100.arm import (
@@ -104,7 +104,7 @@ prof = so100_profile(profile)
 fps = float(fps or prof.deploy_fps)
 max_steps = round(duration_s * fps) if duration_s else prof.deploy_steps
 dry_run = robot != "sim" if dry_run is None else bool(dry_run)
-print(json.dumps(prof.to_dict(), indent=1, default=str))
+display(Markdown(settings_table(prof.to_dict(), f"the `{profile}` profile's SO100 settings")))
 print(f"control: {fps:g} fps, {max_steps} steps ({max_steps / fps:.1f} s), dry run: {dry_run}")
 
 # %% [markdown]
@@ -125,11 +125,13 @@ if ckpt is not None and so100_checkpoint(ckpt):
 else:
     repo_id, root = so100_dataset(prof, data_dir(), seed=seed)
     info = dataset_info(repo_id, root)
-    print(repo_id, info, f"fine-tuning from {ckpt}" if ckpt else "")
+    cams = ", ".join(f"{k.split('.')[-1]} {h}x{w}" for k, (h, w) in info["cameras"].items())
+    print(f"dataset {repo_id}: {info['fps']} fps, cameras {cams}, {len(info['action_names'])} action dimensions")
+    print(f"fine-tuning from {shown(ckpt)}" if ckpt else "fine-tuning the profile's backbone")
     ckpt = train_so100(prof, out, (repo_id, root), seed=seed, init=ckpt)
 policy = load_policy(ckpt, prof.device, decoder="fast")
 task = task or prof.task or info.get("task") or policy.config.default_task
-print(ckpt, f"cameras {camera_shapes(policy)}", f"task {task!r}")
+print(f"policy {shown(ckpt)}; cameras {camera_shapes(policy)}; task {task!r}")
 t_trained = time.perf_counter()
 
 # %% [markdown]
@@ -163,7 +165,7 @@ report = preflight(
     latency_fatal=robot != "sim",  # a slow decode only warns on the emulated arm
 )
 print(report)
-report.raise_if_failed()  # PreflightError: torque is not enabled
+_ = report.raise_if_failed()  # PreflightError: torque is not enabled
 
 # %% [markdown]
 # ## 3. Connect (torque on) and check the calibration
@@ -208,11 +210,19 @@ runner = PolicyRunner(
     ),
 )
 panel = LivePanel(runner, every=max(1, max_steps // 10), budgets_s=report.budgets_s)
-panel.show()
+_ = panel.show()  # headless: runs the episode now (its result is read in the next cell)
 
 # %%
 result = panel.finished()  # raises while the episode still runs: press Stop or wait, then run this cell
-print(json.dumps(result.summary(), indent=1))
+s = result.summary()
+lat = s["inference_latency_ms"] or {"mean": float("nan"), "p95": float("nan")}
+print(
+    f"{s['steps']} steps at {s['achieved_fps']:.1f} fps (asked {fps:g}), stopped by {s['stopped_by']}; "
+    f"{s['chunks']} chunks decoded in {lat['mean']:.0f} ms on average (95th percentile {lat['p95']:.0f} ms), "
+    f"{s['late_chunks']} late; {s['fresh_steps']} steps ran a fresh action, {s['stale_steps']} a stale one, "
+    f"{s['watchdog_holds']} were held by the watchdog; clamps: {s['joint_limit_clamps']} to the joint limits, "
+    f"{s['relative_clamps']} by LeRobot's max_relative_target."
+)
 
 # %% [markdown]
 # ## 5. Replay the recorded episode
@@ -224,7 +234,12 @@ print(json.dumps(result.summary(), indent=1))
 
 # %%
 review = review_recording(Path(result.dataset_root), result)
-print(json.dumps(review, indent=1))
+print(
+    f"recorded {review['episodes']} episode of {review['frames']} frames at {review['fps']} fps in "
+    f"{shown(review['root'])}; largest difference between the recorded and the executed actions "
+    f"{review['max_abs_diff_action_vs_executed']:.1e}, between the recorded and the logged predictions "
+    f"{review['max_abs_diff_predicted_vs_log']:.1e}"
+)
 episode = load_episode(result.dataset_root)
 if panel.interactive:
     display(replay_widget(episode))
@@ -245,7 +260,9 @@ plt.show()
 
 # %%
 stopped = conn.stop()
-print(stopped)
+torque = stopped["torque_enabled"]
+on = "not reported (a real arm)" if torque is None else f"on for {sum(map(bool, torque.values()))} of {len(torque)}"
+print(f"disconnected (still connected: {stopped['connected']}); torque {on} servos")
 display(Markdown(summary_markdown(summary_rows(result, report, panel))))
 
 stages = {"data_and_train_s": round(t_trained - t_start, 1), "deploy_s": round(time.perf_counter() - t_trained, 1)}

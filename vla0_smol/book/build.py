@@ -79,7 +79,7 @@ def export_chapter(executed: Path, dest: Path, profile: str) -> Path:
     media = dest.parent / "media"
     for old in media.glob(f"{executed.stem}-*"):
         old.unlink()
-    compact_notebook(nb, media, executed.stem)
+    compact_notebook(nb, media, executed.stem, root=repo_root())
     dest.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dest)
     return dest

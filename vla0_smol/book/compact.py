@@ -9,13 +9,21 @@ only lives in the notebook's metadata. :func:`compact_notebook` rewrites those o
   GitHub, Jupyter and the site all show them with no file beside the notebook;
 * every embedded video is written to ``media/<chapter>-<n>.<ext>`` beside the notebook and the
   HTML output points to it (with a link, for viewers that drop ``<video>``);
-* every widget output becomes the text of its final state (a tqdm bar reads ``100% 2/2 ...``,
-  not the ``0%`` its plain-text fallback was created with), and the widget state is dropped;
-* consecutive prints of a cell are one stream, with carriage returns applied (a tqdm bar is its
-  last line, as Jupyter shows it), and the third-party noise ``make demo`` also filters
-  (:mod:`vla0_smol.book.terminal`: torchcodec's five tracebacks where FFmpeg's shared libraries
-  are missing, pygame's ``pkg_resources`` warning) is left out. The full output of every run
-  stays in ``results/<profile>/logs/<chapter>.log``.
+* a progress bar (a tqdm widget, or a tqdm line in a stream) is left out: once the run is over it
+  says nothing, and a bar closed early (``leave=False``) would show its last state, e.g. ``50%``;
+  every other widget output becomes the text of its final state, and the widget state is dropped;
+* consecutive prints of a cell are one stream, with carriage returns applied and terminal colour
+  codes removed, and the third-party noise ``make demo`` also filters (:data:`NOISE`:
+  torchcodec's tracebacks where FFmpeg's shared libraries are missing, pygame's ``pkg_resources``
+  warning, robosuite's advice to write a private macro file, LeRobot's "Loading weights" line) is
+  left out, line by line; LeRobot's warnings that a relative goal position was clamped (one block
+  per clamped step, with a dict of joint targets) become one sentence, since the chapter counts
+  those clamps itself;
+* the repository's absolute path is cut from every text output (``/work/x/results/smoke`` reads
+  ``results/smoke``): the book is read on other machines.
+
+The full output of every run stays in ``results/<profile>/logs/<chapter>.log``.
+:mod:`vla0_smol.book.browser` fails a page that still shows a stderr block or an absolute path.
 """
 
 from __future__ import annotations
@@ -29,7 +37,19 @@ from pathlib import Path
 
 MAX_WIDTH = 900  # px: wider figures are scaled down (a page column is ~800 px)
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-NOISE = ("Could not load libtorchcodec", "pkg_resources is deprecated")  # see vla0_smol.book.terminal
+# Third-party noise (see vla0_smol.book.terminal). A stream output as the kernel sent it that holds one
+# of NOISE_OUTPUTS is dropped whole (a traceback follows the message); NOISE lines are dropped one by one.
+NOISE_OUTPUTS = ("Could not load libtorchcodec", "pkg_resources is deprecated")
+NOISE = (
+    *NOISE_OUTPUTS,
+    "No private macro file found",  # robosuite, at import: three warnings, each logged twice
+    "It is recommended to use a private macro file",
+    "robosuite/scripts/setup_macros.py",
+    "Loading weights from local directory",  # LeRobot's from_pretrained
+)
+CLAMP_WARNING = "Relative goal position magnitude had to be clamped to be safe."  # LeRobot, once per clamped step
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_TQDM_LINE = re.compile(r"^.*\b\d{1,3}%\|.*\|\s*\d+/\d+.*$|^.*:\s+\d{1,3}%\s+\d+/\d+\s+\[.*$", re.M)
 _VIDEO_DATA = re.compile(r"data:video/(?P<ext>[a-z0-9]+);base64,(?P<data>[A-Za-z0-9+/=\s]+)")
 
 
@@ -65,6 +85,15 @@ def shrink_image(data: str, max_width: int = MAX_WIDTH) -> tuple[str, str] | Non
     return mime, base64.b64encode(best).decode("ascii")
 
 
+def is_progress_bar(state: dict, model_id: str) -> bool:
+    """Whether a widget is a progress bar (tqdm's: a box holding a ``FloatProgress``/``IntProgress``)."""
+    model = state.get(model_id, {})
+    if model.get("model_name") in ("FloatProgressModel", "IntProgressModel"):
+        return True
+    children = model.get("state", {}).get("children", [])
+    return any(is_progress_bar(state, str(c).removeprefix("IPY_MODEL_")) for c in children)
+
+
 def widget_text(state: dict, model_id: str) -> str | None:
     """The final text of a widget from the notebook's saved state (labels, values, progress)."""
     model = state.get(model_id)
@@ -97,34 +126,107 @@ def extract_videos(html_text: str, media: Path, stem: str, counter: list[int]) -
     return out
 
 
+def drop_clamp_warnings(text: str) -> tuple[str, int]:
+    """``text`` without LeRobot's clamp warnings (the line and the dict of targets after it), and their count."""
+    kept, count, in_dict = [], 0, False
+    for line in text.split("\n"):
+        if CLAMP_WARNING in line:
+            count, in_dict = count + 1, True
+            continue
+        if in_dict and (line.startswith(("{", " ")) and line.strip()):
+            continue  # pformat's dict: its first line opens with "{", the rest are indented
+        in_dict = False
+        kept.append(line)
+    return "\n".join(kept), count
+
+
+def clean_stream(text: str) -> str:
+    """A stream's text as a terminal would leave it, without colour codes, noise or progress bars."""
+    text = _ANSI.sub("", re.sub(r"\r+\n", "\n", text))
+    text = re.sub(r"[^\n]*\r(?=[^\n])", "", text)  # what a terminal leaves on each line
+    text = _TQDM_LINE.sub("", text)
+    lines = [line for line in text.split("\n") if not any(n in line for n in NOISE)]
+    return re.sub(r"\n{2,}$", "\n", re.sub(r"\n{3,}", "\n\n", "\n".join(lines)))
+
+
 def merge_streams(outputs: list) -> list:
-    """Consecutive stream outputs of one name merged, carriage returns applied, :data:`NOISE` dropped."""
+    """Consecutive stream outputs of one name merged and cleaned (:func:`clean_stream`).
+
+    LeRobot's clamp warnings become one stdout sentence where they were.
+    """
     merged = []
     for output in outputs:
         if output.get("output_type") == "stream":
-            if any(n in output.text for n in NOISE):
+            if any(n in output.text for n in NOISE_OUTPUTS):
                 continue
             if merged and merged[-1].get("output_type") == "stream" and merged[-1].name == output.name:
                 merged[-1].text += output.text
                 continue
         merged.append(output)
+    result = []
     for output in merged:
         if output.get("output_type") == "stream":
-            text = re.sub(r"\r+\n", "\n", output.text)
-            output.text = re.sub(r"[^\n]*\r(?=[^\n])", "", text)  # what a terminal leaves on each line
-    return [o for o in merged if o.get("output_type") != "stream" or o.text.strip()]
+            text, clamps = drop_clamp_warnings(output.text)
+            output.text = clean_stream(text)
+            if clamps:
+                note = (
+                    f"(LeRobot warned {clamps} time(s) that a relative goal position had to be clamped "
+                    "(max_relative_target): the run's own clamp counters below count these steps.)\n"
+                )
+                result.append(_stream("stdout", note))
+        result.append(output)
+    return [o for o in result if o.get("output_type") != "stream" or o.text.strip()]
 
 
-def compact_notebook(nb, media: Path, stem: str) -> dict:
-    """Rewrite ``nb``'s outputs as the module says; returns counts (images, videos, widgets)."""
+def _stream(name: str, text: str):
+    import nbformat
+
+    return nbformat.v4.new_output("stream", name=name, text=text)
+
+
+def relative_paths(nb, root: Path) -> int:
+    """Cut ``root/`` (and ``root`` itself) from every text output of ``nb``; returns how many were cut."""
+    prefix = str(Path(root).resolve())
+    pattern = re.compile(re.escape(prefix) + r"(/|(?![\w.-]))")
+    count = 0
+
+    def cut(text: str) -> str:
+        nonlocal count
+        new, n = pattern.subn(lambda m: "" if m.group(1) == "/" else ".", text)
+        count += n
+        return new
+
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = cut(cell.source)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                output.text = cut(output.text)
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    output.data[mime] = cut(value)
+    return count
+
+
+def compact_notebook(nb, media: Path, stem: str, root: Path | None = None) -> dict:
+    """Rewrite ``nb``'s outputs as the module says; returns counts (images, videos, widgets, ...).
+
+    ``root``: the repository, whose absolute path is cut from the outputs (None: left as it is).
+    """
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
-    counts = {"images": 0, "videos": 0, "widgets": 0}
+    counts = {"images": 0, "videos": 0, "widgets": 0, "progress_bars": 0}
     videos = [0]
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = merge_streams(cell.outputs)
         for output in cell.get("outputs", []):
             data = output.get("data", {})
+            if WIDGET_MIME in data and is_progress_bar(state, data[WIDGET_MIME].get("model_id", "")):
+                output["_drop"] = True
+                counts["progress_bars"] += 1
+                continue
             if WIDGET_MIME in data:
                 text = widget_text(state, data[WIDGET_MIME].get("model_id", ""))
                 data.pop(WIDGET_MIME)
@@ -142,5 +244,9 @@ def compact_notebook(nb, media: Path, stem: str) -> dict:
                 before = videos[0]
                 data["text/html"] = extract_videos(data["text/html"], media, stem, videos)
                 counts["videos"] += videos[0] - before
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not o.get("_drop")]
     nb.metadata.pop("widgets", None)
+    if root is not None:
+        counts["paths"] = relative_paths(nb, root)
     return counts

@@ -91,12 +91,13 @@ def completion_policy(profile: str, results_dir: Path, data_dir: Path, seed: int
     from ..pusht.profiles import pusht_profile
     from ..training import load_checkpoint
     from .ablation import arm_checkpoint, blog_grid
+    from .paths import shown
 
     prof = pusht_profile(profile)
     arm = next(a for a in blog_grid("ablation_masking", 1.0) if a.policy.get("masking") == "char")
     ckpt = arm_checkpoint(Path(results_dir), profile, "ablation_masking", arm.name, seed)
     if ckpt is not None:
-        return load_checkpoint(ckpt, prof.device), f"'{arm.name}' arm of ablation_masking, checkpoint {ckpt}"
+        return load_checkpoint(ckpt, prof.device), f"'{arm.name}' arm of ablation_masking, checkpoint {shown(ckpt)}"
     from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 
     repo_id, root = pusht_dataset(prof, data_dir, seed=seed)
@@ -179,35 +180,48 @@ def completion_sentence(acc: dict, choices: int) -> str:
     )
 
 
-def plot_completion(c: Completion, path: Path, title: str = "") -> Path:
-    """Three rows of cells: the true text, what the model reads (masks orange), its completion at the masks."""
+def plot_completion(c: Completion, path: Path, title: str = "", per_line: int = 42) -> Path:
+    """Three rows of cells: the true text, what the model reads (masks orange), its completion at the masks.
+
+    A long chunk is cut into bands of ``per_line`` characters, one under the other, so that the
+    characters stay legible at page width.
+    """
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
     from .report import _save
 
     n = len(c.target)
-    fig = Figure(figsize=(max(8.0, 0.19 * n + 1.5), 2.6))
+    bands = max(1, -(-n // per_line))
+    width = min(n, per_line)
+    fig = Figure(figsize=(0.25 * width + 1.8, 1.25 * bands + 0.7))
     ax = fig.subplots()
     rows = [("target", c.target), ("model reads", c.inputs), ("model predicts", c.predicted)]
-    for y, (_, cells) in enumerate(rows):
-        for x, t in enumerate(cells):
-            face = "white"
-            if y == 0 and c.loss[x]:
-                face = "#d9f2d9"  # carries loss
-            if y == 1 and c.masked[x]:
-                face = "#ffc38a"  # masked
-            if y == 2:
-                if not c.masked[x]:
-                    continue
-                face = "#9be59b" if c.correct[x] else "#f4a6a6"
-            ax.add_patch(Rectangle((x, -y - 0.45), 0.95, 0.9, facecolor=face, edgecolor="0.8", lw=0.5))
-            ax.text(x + 0.47, -y, t.replace(" ", "·"), ha="center", va="center", fontsize=7, family="monospace")
-            if y == 2:
-                ax.text(x + 0.47, -y - 0.62, f"{c.p_predicted[x]:.2f}", ha="center", va="center", fontsize=5)
-    ax.set_xlim(-0.2, n + 0.2)
-    ax.set_ylim(-2.9, 0.6)
-    ax.set_yticks([0, -1, -2], [name for name, _ in rows], fontsize=8)
+    ticks, labels = [], []
+    for b in range(bands):
+        top = -4.0 * b
+        for y, (name, cells) in enumerate(rows):
+            ticks.append(top - y)
+            labels.append(name)
+            for x in range(b * per_line, min(n, (b + 1) * per_line)):
+                t, col = cells[x], x - b * per_line
+                face = "white"
+                if y == 0 and c.loss[x]:
+                    face = "#d9f2d9"  # carries loss
+                if y == 1 and c.masked[x]:
+                    face = "#ffc38a"  # masked
+                if y == 2:
+                    if not c.masked[x]:
+                        continue
+                    face = "#9be59b" if c.correct[x] else "#f4a6a6"
+                ax.add_patch(Rectangle((col, top - y - 0.45), 0.95, 0.9, facecolor=face, edgecolor="0.75", lw=0.5))
+                ax.text(col + 0.47, top - y, t.replace(" ", "·"), ha="center", va="center", fontsize=10,
+                        family="monospace")  # fmt: skip
+                if y == 2:
+                    ax.text(col + 0.47, top - y - 0.75, f"{c.p_predicted[x]:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_xlim(-0.2, width + 0.2)
+    ax.set_ylim(-4.0 * (bands - 1) - 3.1, 0.6)
+    ax.set_yticks(ticks, labels, fontsize=9)
     ax.set_xticks([])
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
@@ -215,7 +229,7 @@ def plot_completion(c: Completion, path: Path, title: str = "") -> Path:
         title
         or "character masking: green target cells carry loss; orange: masked; "
         "bottom: top prediction at each mask (green right, red wrong) and its probability",
-        fontsize=8,
+        fontsize=10,
         loc="left",
     )
     fig.tight_layout()

@@ -48,3 +48,17 @@ def results_dir(profile: str, out_dir: str | Path | None = None) -> Path:
 def data_dir() -> Path:
     """``data/`` at the repository root: generated demonstrations and datasets, shared by chapters."""
     return repo_root() / "data"
+
+
+def shown(path: str | Path | None) -> str:
+    """``path`` as a chapter prints it: relative to the repository when inside it, else as given.
+
+    The book is read on other machines: the absolute path of the one that built it says nothing
+    there (and :mod:`vla0_smol.book.browser` fails a page that shows one).
+    """
+    if path is None:
+        return "-"
+    full = Path(path).expanduser()
+    full = full.resolve() if full.is_absolute() else repo_root() / full
+    root = repo_root().resolve()
+    return str(full.relative_to(root)) if full.is_relative_to(root) else str(path)

@@ -176,7 +176,7 @@ def run_recipes(
             try:
                 if not src.exists():
                     raise FileNotFoundError(f"{src} does not exist (run `jupytext --sync notebooks/{name}.py`)")
-                base = {"profile": profile, "seed": seed, "out_dir": str(out_dir)}
+                base = {"profile": profile, "seed": seed, "out_dir": shown_path(out_dir)}
                 pm.execute_notebook(
                     str(src),
                     str(executed / f"{name}.ipynb"),
@@ -199,6 +199,16 @@ def run_recipes(
         status = "ok" if error is None else f"FAILED {error}; log: {logs / (name + '.log')}"
         print(f"      {name:24s} {runs[-1].seconds:7.1f} s  {status}", flush=True)
     return runs
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository when inside it (the chapters resolve it from there), else absolute.
+
+    What a chapter is given is printed in its injected-parameters cell: the book must not show the
+    absolute paths of the machine that built it.
+    """
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def recipe_parameters(notebook: Path, base: dict, extra: dict | None) -> dict:

@@ -7,6 +7,9 @@ theme's scripts and search index would only grow the history. Nothing is downloa
 building (no Google fonts, no privacy plugin, nothing executed). The one request a page makes
 outside the site is mkdocs-jupyter's MathJax loader asking jsDelivr for MathJax on chapter pages;
 the book has no formula and reads the same without it (:mod:`vla0_smol.book.browser` blocks it).
+The theme is overridden by :data:`PAGE_CSS` (a ``main.html`` written to a temporary folder for the
+build): a wider content column, code and outputs wrapped instead of scrolled sideways, and compact
+tables, so that nothing is cut off in a 1280 px window (:mod:`vla0_smol.book.browser` checks it).
 Needs the ``docs`` extra (``pip install -e '.[docs]'``).
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import tempfile
 from pathlib import Path
 
 from .paths import repo_root
@@ -32,20 +36,46 @@ def missing_tools() -> list[str]:
     return [dist for module, dist in wanted.items() if importlib.util.find_spec(module) is None]
 
 
-def site_config(book: Path, site: Path, profile: str, chapters: list[tuple[str, str]]) -> dict:
+# Layout for a reader's window: the theme's 61rem column is widened, long lines wrap (code, printed
+# output and Markdown code blocks), tables shrink their type and wrap their cells.
+PAGE_CSS = """
+.md-grid { max-width: 1500px; }
+.jupyter-wrapper .highlight-ipynb pre, .jupyter-wrapper .jp-RenderedText pre, .md-typeset pre > code {
+  white-space: pre-wrap !important; overflow-wrap: anywhere; }
+.md-typeset .jupyter-wrapper .jp-CodeMirrorEditor, .md-typeset .jupyter-wrapper .highlight-ipynb,
+.md-typeset pre > code { overflow-x: visible !important; }
+.jupyter-wrapper .celltoolbar { box-sizing: border-box; max-width: 100%; }
+.md-typeset table:not([class]) { font-size: .64rem; display: table; width: 100%; }
+.md-typeset table:not([class]) th, .md-typeset table:not([class]) td {
+  padding: .45em .7em; min-width: 0; white-space: normal; overflow-wrap: break-word; }
+.jupyter-wrapper .jp-RenderedImage img { max-width: 100%; height: auto; }
+"""
+_MAIN_HTML = (
+    """{% extends "base.html" %}
+{% block extrahead %}<style>"""
+    + PAGE_CSS
+    + """</style>{% endblock %}
+"""
+)
+
+
+def site_config(
+    book: Path, site: Path, profile: str, chapters: list[tuple[str, str]], theme_dir: Path | None = None
+) -> dict:
     """MkDocs' configuration; ``chapters`` are ``(file name, title)`` in reading order."""
     return {
         "site_name": f"VLA-0-Smol recipe book ({profile} profile)",
         "docs_dir": str(book.resolve()),
         "site_dir": str(site.resolve()),
         "use_directory_urls": False,  # chapter.html beside media/: the notebook's relative links hold
-        "theme": {"name": "material", "font": False, "features": ["navigation.top", "toc.integrate"]},
+        "theme": {"name": "material", "font": False, "features": ["navigation.top", "toc.integrate"]}
+        | ({"custom_dir": str(theme_dir)} if theme_dir else {}),
         "markdown_extensions": ["tables", "admonition"],
         "plugins": [
             "search",  # lunr, bundled with the theme
             {"mkdocs-jupyter": {"include": ["*.ipynb"], "execute": False, "include_source": True, "cache": False}},
         ],
-        "nav": [{"Contents": "README.md"}, *({title: name} for name, title in chapters)],
+        "nav": [{"Home": "README.md"}, *({title: name} for name, title in chapters)],
     }
 
 
@@ -55,7 +85,9 @@ def build_site(book: Path, site: Path, profile: str, chapters: list[tuple[str, s
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
-    config = site_config(book, site, profile, chapters)
+    theme = tempfile.TemporaryDirectory(prefix="vla0-book-theme-")
+    (Path(theme.name) / "main.html").write_text(_MAIN_HTML)
+    config = site_config(book, site, profile, chapters, theme_dir=Path(theme.name))
     logging.getLogger("mkdocs").setLevel(logging.WARNING)  # one line per page otherwise
     nbconvert_log = logging.getLogger("traitlets")  # "Alternative text is missing" for every figure
     level = nbconvert_log.level
@@ -64,4 +96,5 @@ def build_site(book: Path, site: Path, profile: str, chapters: list[tuple[str, s
         build(load_config(io.StringIO(yaml.safe_dump(config)), config_file_path=str(Path(site).parent / "mkdocs.yml")))
     finally:
         nbconvert_log.setLevel(level)
+        theme.cleanup()
     return Path(site) / "index.html"
