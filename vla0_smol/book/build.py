@@ -94,25 +94,11 @@ def chapters_of(book: Path) -> list[tuple[str, str]]:
 
 
 def write_contents(book: Path, profile: str) -> Path:
-    """``README.md`` of the book folder (GitHub shows it below the file list; the site's home page)."""
-    rows = [f"| {i} | [{title}]({name}) | `notebooks/{Path(name).stem}.py` |" for i, (name, title) in
-            enumerate(chapters_of(book), 1)]  # fmt: skip
-    text = "\n".join([
-        f"# VLA-0-Smol recipe book, executed at the `{profile}` profile",
-        "",
-        f"> {CAVEATS[profile]}",
-        "",
-        f"Every chapter below is a notebook of `notebooks/` executed by `vla0-smol book build --profile {profile}`,",
-        "with its outputs. These copies are artifacts: edit `notebooks/*.py` and build again (the tests fail",
-        f"when a chapter's code differs from its notebook). The same command builds the site in `site/{profile}/`.",
-        "",
-        "| | chapter | source |",
-        "|---|---|---|",
-        *rows,
-        "",
-    ])  # fmt: skip
+    """``README.md`` of the book folder: the home page (:mod:`vla0_smol.book.home`), GitHub's and the site's."""
+    from .home import home_page
+
     path = book / "README.md"
-    path.write_text(text)
+    path.write_text(home_page(profile, chapters_of(book), CAVEATS[profile]))
     return path
 
 

@@ -126,3 +126,49 @@ def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float
     sd = math.sqrt(sum((v - mean) ** 2 for v in x) / (n - 1))
     half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
     return mean, mean - half, mean + half
+
+
+def reference_sentence(summary: dict, tol: float = 1e-3) -> str:
+    """What the reference controllers, measured on the arms' episodes, say about an ablation's numbers.
+
+    The scripted expert is the ceiling (if it cannot succeed on these episodes, no arm can), holding
+    still the floor: an arm whose best coverage equals holding still's never pushed the T further onto
+    its target than where the episode started it. Returns "" when the references were not measured.
+    """
+    refs = {r["reference"]: r for r in summary.get("references", [])}
+    arms = [(a["arm"], a.get("best", a)) for a in summary.get("arms", [])]
+    if not refs or not arms:
+        return ""
+    out = []
+    expert = refs.get("scripted expert")
+    if expert and "n_episodes" in expert and successes(expert)[0] == 0:
+        out.append(
+            f"The scripted expert succeeded in none of the {expert['n_episodes']} episodes (coverage "
+            f"{expert['mean_max_coverage']:.3f}): these episodes are too short or too few for any arm to "
+            "succeed, so success cannot separate the arms here and coverage is the only signal."
+        )
+    hold = refs.get("hold still")
+    if hold:
+        still = [name for name, r in arms if abs(r["mean_max_coverage"] - hold["mean_max_coverage"]) <= tol]
+        if len(still) == len(arms):
+            out.append(
+                f"Every arm's best coverage equals holding still's ({hold['mean_max_coverage']:.3f}): no "
+                "policy pushed the T further onto its target than where the episodes started it, so the arms "
+                "look identical because none of them acts on the block yet, not because the switch they "
+                "test makes no difference."
+            )
+        elif still:
+            out.append(
+                f"{', '.join(f'*{n}*' for n in still)}: the same coverage as holding still "
+                f"({hold['mean_max_coverage']:.3f}), i.e. the block was not moved onto its target."
+            )
+    random = refs.get("random actions")
+    if random:
+        above = [name for name, r in arms if r["mean_max_coverage"] > random["mean_max_coverage"] + tol]
+        if above:
+            out.append(
+                f"Above random actions' coverage ({random['mean_max_coverage']:.3f}): "
+                + ", ".join(f"*{n}*" for n in above)
+                + "."
+            )
+    return " ".join(out)

@@ -45,13 +45,21 @@ def plot_training(summary: dict, path: Path) -> Path:
     arms = summary["arms"]
     all_steps = [c["step"] for a in arms for r in seed_rows(a) for c in r.get("checkpoints", [])] or [0]
     dodge = 0.012 * ((max(all_steps) - min(all_steps)) or 1)  # arms side by side where their points coincide
+    drawn: dict[str, list[str]] = {}  # a loss curve -> the arms that share it (one training run, several evaluations)
+    for arm in arms:
+        for j, row in enumerate(seed_rows(arm)):
+            if row.get("loss"):
+                drawn.setdefault(repr((j, row["loss"])), []).append(arm["arm"])
     for i, arm in enumerate(arms):
         color = f"C{i % 10}"
         rows = seed_rows(arm)
         for j, row in enumerate(rows):
             loss = row.get("loss") or []
-            if loss:
-                label = arm["arm"] if j == 0 else None
+            sharing = drawn.get(repr((j, loss)), [])
+            if loss and sharing[0] == arm["arm"]:
+                label = None
+                if j == 0:
+                    label = arm["arm"] if len(sharing) == 1 else " = ".join(sharing) + " (one training run)"
                 loss_ax.plot(
                     [s for s, _ in loss], [v for _, v in loss], color=color, alpha=1 if j == 0 else 0.5, label=label
                 )
@@ -74,6 +82,7 @@ def plot_training(summary: dict, path: Path) -> Path:
     )
     ckpt_ax.set(
         xlabel="training step (checkpoint)",
+        ylabel="success rate, mean max coverage",
         ylim=(0, 1.05),
         title=f"every checkpoint, 95% intervals{pooled} (star: best)",
     )

@@ -20,15 +20,15 @@ from .paths import repo_root
 
 ROOT = repo_root()  # the repository: recipes/, notebooks/
 
-# Reading order of the book; blog_tables always runs last.
+# Reading order of the book (the method, then pretraining and the ablations); blog_tables always runs last.
 RECIPES = [
     "quickstart",
-    "pretrain",
     "action_as_text",
     "masking",
     "grammar",
     "ensembling",
     "inside_the_policy",
+    "pretrain",
     "ablation_lr",
     "ablation_vision",
     "ablation_state_action",

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from ..training import read_metrics
-from .evidence import BlogFinding, compare_sentence, successes, wilson_interval
+from .evidence import BlogFinding, compare_sentence, reference_sentence, successes, wilson_interval
 
 
 def _figure(figsize: tuple[float, float]):
@@ -135,11 +135,13 @@ def seed_rows(arm: dict) -> list[dict]:
     return arm.get("per_seed") or [arm]
 
 
-def pusht_table(summary: dict) -> str:
+def pusht_table(summary: dict, explain: bool = True) -> str:
     """One ablation: this run's best and last checkpoints beside the blog's (best) figure.
 
     Success rates carry their 95% Wilson interval; the reference controllers, measured on the same
-    episodes, close the table, and one sentence per comparison the blog makes follows it.
+    episodes, close the table; one sentence per comparison the blog makes and what the references
+    say about this run (:func:`vla0_smol.book.evidence.reference_sentence`) follow it. ``explain``:
+    say what best, last and the brackets mean (once per page).
     """
     recipe, ref = summary["recipe"], BLOG_PUSHT.get(summary["recipe"], [])
     arms = summary["arms"]
@@ -154,9 +156,13 @@ def pusht_table(summary: dict) -> str:
         "",
         f"This run: profile **{p}**, model `{summary['model']}`, {n} episodes per arm"
         + (f" and training seed ({len(seeds)} seeds: {', '.join(map(str, seeds))}; pooled)" if several else "")
-        + f", every saved checkpoint evaluated on the same episodes (steps {', '.join(map(str, steps)) or '?'}); "
-        "**best** is chosen on those episodes, as the blog does, **last** is the final checkpoint. "
-        "In brackets: 95% Wilson intervals. Blog: SmolVLM2-500M, 64 episodes, best.",
+        + f", every saved checkpoint evaluated on the same episodes (steps {', '.join(map(str, steps)) or '?'})"
+        + (
+            "; **best** is chosen on those episodes, as the blog does, **last** is the final checkpoint. "
+            "In brackets: 95% Wilson intervals. Blog: SmolVLM2-500M, 64 episodes, best."
+            if explain
+            else "."
+        ),
         "",
         f"| arm | success, best ({p}) [step] | success, last ({p}) | coverage, best ({p}) | coverage, last ({p}) "
         + ("| success per seed, best " if several else "")
@@ -183,8 +189,9 @@ def pusht_table(summary: dict) -> str:
     sentences = comparison_sentences(summary)
     if sentences:
         lines += ["", "Against the blog (best checkpoints):", ""] + [f"- {x}" for x in sentences]
-    if steps:
-        lines += ["", f"Curves: `{recipe}_checkpoints.png` (success and coverage at every checkpoint)."]
+    reading = reference_sentence(summary)
+    if reading:
+        lines += ["", reading]
     return "\n".join(lines)
 
 
@@ -235,6 +242,8 @@ def render_blog_tables(profile_dir: Path) -> str:
     import json
 
     profile_dir = Path(profile_dir)
+    from .claims import claims_table
+
     parts = [
         f"# VLA-0-Smol: the blog's tables regenerated (profile `{profile_dir.name}`)",
         "",
@@ -242,11 +251,22 @@ def render_blog_tables(profile_dir: Path) -> str:
         "`smoke` and `cpu` profiles come from the tiny preset (a few million parameters trained from "
         "scratch on a CPU): they exercise the recipe, they do not reproduce the blog's figures.",
         "",
+        "## The blog's claims, with intervals on both sides",
+        "",
+        claims_table(profile_dir, profile_dir.name),
+        "",
+        "## Every arm",
+        "",
+        "Each PushT ablation below evaluates every saved checkpoint of every arm on the same episodes; "
+        "**best** is the checkpoint with the highest success on those episodes, as the blog reports "
+        "(optimistic: chosen on the episodes it is scored on), **last** is the final one. In brackets: "
+        "95% Wilson intervals. Blog: SmolVLM2-500M, 64 episodes per arm, best checkpoint.",
+        "",
     ]
     for recipe in BLOG_PUSHT:
         path = profile_dir / f"{recipe}.json"
         if path.exists():
-            parts += [pusht_table(json.loads(path.read_text())), ""]
+            parts += [pusht_table(json.loads(path.read_text()), explain=False), ""]
         else:
             parts += [f"### {TITLES[recipe]}", "", f"(no result: run the `{recipe}` recipe)", ""]
     libero = profile_dir / "libero.json"
@@ -313,7 +333,10 @@ def plot_ablation(summary: dict, path: Path) -> Path:
         left, [r["success_rate"] for r in rows], yerr=list(zip(*map(_error, rows))), fmt="none", ecolor="k", capsize=3
     )
     cover = ax.bar([i + 0.2 for i in x], [r["mean_max_coverage"] for r in rows], width=0.4, label="mean max coverage")
-    ax.bar_label(bars, [f"{100 * r['success_rate']:.0f}%" for r in rows], fontsize=7, padding=2)
+    ax.bar_label(bars, [f"{100 * r['success_rate']:.0f}%" for r in rows], fontsize=8, padding=2)
+    for xi, r in zip(left, rows):  # a 0% bar has no height: a thick stub keeps it visible
+        if r["success_rate"] == 0:
+            ax.hlines(0.004, xi - 0.2, xi + 0.2, color="C0", lw=3)
     for bar in list(bars)[len(arms) :] + list(cover)[len(arms) :]:  # references: hatched, paler
         bar.set(alpha=0.45, hatch="//")
     for i, a in enumerate(arms):
@@ -322,8 +345,9 @@ def plot_ablation(summary: dict, path: Path) -> Path:
             ax.plot([left[i]] * len(seeds), seeds, "k.", label="one training seed" if i == 0 else None)
     if refs:
         ax.axvline(len(arms) - 0.25, color="grey", lw=0.8, ls=":")
-    ax.set_xticks(x, names, rotation=15, fontsize=8)
+    ax.set_xticks(x, names, rotation=15, fontsize=9)
     ax.set_ylim(0, 1.05)
+    ax.set_ylabel("success rate, mean max coverage\n(fraction of episodes / of the target)", fontsize=9)
     ax.set_title(f"{TITLES.get(summary['recipe'], summary['recipe'])} ({summary['profile']} profile)")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -340,7 +364,11 @@ def plot_lr_curve(summary: dict, path: Path) -> Path:
     ax.errorbar(lrs, [a["success_rate"] for a in arms], yerr=yerr, fmt="o-", capsize=3, label="success rate")
     ax.plot(lrs, [a["mean_max_coverage"] for a in arms], "s--", label="mean max coverage")
     ax.set(
-        xscale="log", xlabel="peak learning rate", ylim=(0, 1.05), title=f"Learning rate ({summary['profile']} profile)"
+        xscale="log",
+        xlabel="peak learning rate",
+        ylabel="success rate, mean max coverage",
+        ylim=(0, 1.05),
+        title=f"Learning rate ({summary['profile']} profile)",
     )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
