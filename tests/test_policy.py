@@ -223,3 +223,66 @@ def test_vision_lr_scale_zero_freezes_encoder_and_connector():
     assert any(not torch.equal(before[n], after[n]) for n in before if not _is_vision(n))
     with pytest.raises(ValueError, match="vision_lr_scale"):
         pusht_config(vision_lr_scale=-0.5)
+
+
+def _unparseable_second_row(policy, monkeypatch):
+    """Decoding returns a valid chunk for row 0 and text that cannot be parsed for row 1."""
+    import vla0_smol.modeling_vla0_smol as modeling
+
+    tok = policy.processor.tokenizer
+    h, d = policy.config.chunk_size, policy.config.action_dim
+    good = tok(" ".join(["7"] * (h * d)), add_special_tokens=False)["input_ids"]
+    bad = tok("1 2 x", add_special_tokens=False)["input_ids"]
+    monkeypatch.setattr(modeling, "decode", lambda *a, **k: ([good, bad], None))
+    return policy.action_tokenizer.from_bins(np.full((h, d), 7))
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
+def test_an_unparseable_chunk_holds_the_state_for_targets(monkeypatch, relative):
+    """PushT's actions are targets (absolute, or state + relative offset): holding is the state."""
+    policy = make_policy(crop_shape=None).eval()
+    if relative:  # ranges of action - state, as a dataset would give them
+        policy.config.relative_actions = True
+        policy.action_min.fill_(-20.0)
+        policy.action_max.fill_(20.0)
+    decoded = _unparseable_second_row(policy, monkeypatch)
+    batch = pusht_batch(2)
+    chunk = policy.predict_action_chunk(batch)
+    state = batch["observation.state"]
+    assert policy.invalid_chunks == 1
+    assert torch.equal(chunk[1], state[1].expand(chunk.shape[1], -1))  # the bad row holds position
+    want = decoded + (state[0].numpy() if relative else 0)
+    np.testing.assert_allclose(chunk[0].numpy(), want, rtol=1e-5)  # the good row is untouched
+
+
+def test_an_unparseable_chunk_is_a_zero_delta_for_libero():
+    """LIBERO's actions are deltas: holding is a zero action, never the 8-D state's first 7 values."""
+    from vla0_smol.libero.evaluation import LiberoPolicyController
+    from vla0_smol.libero.profiles import libero_policy_config
+
+    config = libero_policy_config("smoke")
+    assert config.hold_action == "zero" and not config.relative_actions
+    stats = {
+        "observation.state": {"min": -np.ones(8), "max": np.ones(8)},
+        "action": {"min": -np.ones(7), "max": np.ones(7)},
+    }
+    torch.manual_seed(0)
+    policy = VLA0SmolPolicy(config, dataset_stats=stats).eval()
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        _unparseable_second_row(policy, monkeypatch)
+        g = torch.Generator().manual_seed(0)
+        batch = {k: torch.rand(2, 3, 128, 128, generator=g) for k in config.image_keys}
+        batch["observation.state"] = torch.rand(2, 8, generator=g) + 0.5  # no zeros: a held state would show
+        batch["task"] = ["put the bowl on the plate"] * 2
+        chunk = policy.predict_action_chunk(batch)
+        assert policy.invalid_chunks == 1 and torch.equal(chunk[1], torch.zeros_like(chunk[1]))
+        assert (chunk[0] != 0).all()
+        # a checkpoint that says "state" (e.g. converted from the authors' format) holds with zero on LIBERO
+        policy.config.hold_action = "state"
+        LiberoPolicyController(policy)
+        assert policy.config.hold_action == "zero"
+    finally:
+        monkeypatch.undo()
+    with pytest.raises(ValueError, match="hold_action='zero' means the actions are deltas"):
+        libero_policy_config("smoke", relative_actions=True, relative_state_index=[-1] * 7)

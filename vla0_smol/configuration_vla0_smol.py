@@ -23,6 +23,7 @@ from .prompt import PROMPT_FORMATS
 REAL_VLM = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
 DECODERS = ("fast", "hf")
 EXECUTIONS = ("chunk", "temporal")
+HOLD_ACTIONS = ("state", "zero")
 BINNINGS = ("range", "vla0")
 INTERPOLATIONS = ("bilinear", "bicubic")
 
@@ -84,6 +85,10 @@ class VLA0SmolConfig(PreTrainedConfig):
     execution: str = "chunk"  # "chunk": n_action_steps ahead | "temporal": temporal ensembling
     ensemble_weighting: str = "uniform"  # "uniform" | "vla0" | "exp"
     ensemble_exp_base: float = 0.5
+    # What an unparseable chunk (impossible under the grammar) becomes: "state" holds position for
+    # actions that are targets in the state's units (PushT, SO100, relative actions); "zero" is no
+    # motion for actions that are deltas (LIBERO's end-effector deltas and gripper command).
+    hold_action: str = "state"
 
     # Training presets (blog: AdamW, cosine with warm-up, lr 5e-5 -> 5e-6 over 30k steps; the
     # betas, eps, weight decay, clipping and the 1,000 warm-up steps are the authors' configs').
@@ -115,6 +120,13 @@ class VLA0SmolConfig(PreTrainedConfig):
             raise ValueError(f"masking must be one of {MASK_MODES}, got {self.masking!r}")
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if self.hold_action not in HOLD_ACTIONS:
+            raise ValueError(f"hold_action must be one of {HOLD_ACTIONS}, got {self.hold_action!r}")
+        if self.hold_action == "zero" and self.relative_actions:
+            raise ValueError(
+                "hold_action='zero' means the actions are deltas, but relative_actions=True makes them "
+                "absolute targets (state + predicted offset): use hold_action='state'"
+            )
         if self.execution not in EXECUTIONS:
             raise ValueError(f"execution must be one of {EXECUTIONS}, got {self.execution!r}")
         if self.ensemble_weighting not in WEIGHTINGS:

@@ -423,7 +423,7 @@ class VLA0SmolPolicy(PreTrainedPolicy):
             except ValueError:
                 # Cannot happen under the grammar; never turn garbage into the minimum action.
                 self.invalid_chunks += 1
-                log.warning("unparseable action text %r; holding the current state", text[:80])
+                log.warning("unparseable action text %r; holding (%s)", text[:80], self.config.hold_action)
                 chunks[i] = np.nan
         out = torch.from_numpy(chunks).to(torch.float32)
         out = self._hold_invalid(out, batch)
@@ -432,8 +432,11 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         return out
 
     def _hold_invalid(self, chunks: Tensor, batch: dict) -> Tensor:
+        """Rows that could not be parsed (NaN) hold: the state (targets) or zero (deltas), by ``hold_action``."""
         bad = torch.isnan(chunks).any(-1).any(-1)
-        if bad.any():
+        if bad.any() and self.config.hold_action == "zero":
+            chunks[bad] = 0.0
+        elif bad.any():
             if OBS_STATE not in batch or self.config.robot_state_feature.shape[0] < self.config.action_dim:
                 raise RuntimeError("unparseable action chunk and no state to hold")
             hold = batch[OBS_STATE].detach().cpu().float()[:, : self.config.action_dim]

@@ -23,12 +23,19 @@ from .env import EPISODES_PER_TASK, IMAGE_KEYS, IMAGE_SIZE, SUITES, episode_leng
 
 
 class LiberoPolicyController:
-    """A LeRobot policy (with optional pre/post-processors) acting on LIBERO batches."""
+    """A LeRobot policy (with optional pre/post-processors) acting on LIBERO batches.
+
+    LIBERO's actions are end-effector deltas and a gripper command: a ``vla0_smol`` policy given
+    here holds with a zero action when a chunk cannot be parsed (``hold_action="zero"``), whatever
+    its checkpoint says (e.g. one converted from the authors' format).
+    """
 
     def __init__(self, policy, preprocessor=None, postprocessor=None):
         got = policy.config.output_features["action"].shape[0]
         if got != 7:
             raise ValueError(f"the policy's action dimension is {got}; LIBERO's Panda takes 7")
+        if getattr(policy.config, "hold_action", None) == "state" and not policy.config.relative_actions:
+            policy.config.hold_action = "zero"
         self.policy, self.pre, self.post = policy, preprocessor, postprocessor
         self.policy.eval()
 

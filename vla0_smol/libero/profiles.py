@@ -78,6 +78,7 @@ _LIBERO_POLICY = {
     "n_action_steps": 8,  # the 8-steps-ahead row (execution="chunk")
     "execution": "temporal",  # blog protocol: temporal ensembling over the 8 overlapping chunks
     "relative_actions": False,  # LIBERO's 7-D actions are used as they are ("absolute" in VLA-0)
+    "hold_action": "zero",  # ... and are deltas: an unparseable chunk means no motion, not the state
     "masking": "whole",
     "mask_max_fraction": 0.1,  # authors' vla0_libero.json (their default; PushT's is 0.15)
     "crop_shape": (230, 230),  # 230x230 random crop of 256x256 frames
