@@ -195,6 +195,25 @@ class FeetechBusEmulator(MockSerial):
         super().close()
 
 
+# Extra wait for a reply, on top of the SDK's (34 ms for one servo): the emulator is a Python
+# thread, which on a loaded machine (2 cores shared with training and a test run) can be
+# scheduled later than a real servo answers; a missed reply then arrives in the next read's
+# buffer. A real bus keeps the SDK's timeouts (this is applied to the emulated arm only).
+EMULATOR_REPLY_SLACK_MS = 500.0
+
+
+def _allow_for_a_busy_emulator(port_handler, slack_ms: float = EMULATOR_REPLY_SLACK_MS) -> None:
+    """Lengthen every packet timeout of ``port_handler`` (scservo's ``PortHandler``) by ``slack_ms``."""
+    by_length, by_millis = port_handler.setPacketTimeout, port_handler.setPacketTimeoutMillis
+
+    def set_packet_timeout(packet_length):
+        by_length(packet_length)
+        port_handler.packet_timeout += slack_ms
+
+    port_handler.setPacketTimeout = set_packet_timeout
+    port_handler.setPacketTimeoutMillis = lambda msec: by_millis(msec + slack_ms)
+
+
 # ---------------------------------------------------------------------- camera
 class VideoFileCamera(OpenCVCamera):
     """LeRobot's ``OpenCVCamera`` on a video file: settings checked (not set), frames paced and looped."""
@@ -290,6 +309,7 @@ class SimulatedSO100:
         )
         self.robot_type = robot_type
         self.robot = SO100Follower(self.config)
+        _allow_for_a_busy_emulator(self.robot.bus.port_handler)
         if not self.robot.calibration:  # a calibrated arm: file and servo EEPROM agree
             self.robot.calibration = {
                 m: MotorCalibration(id=i + 1, drive_mode=0, homing_offset=0, range_min=lo, range_max=hi)
