@@ -401,3 +401,65 @@ def test_resolve_checkpoint_redoes_an_interrupted_conversion_and_refuses_other_p
         resolve_checkpoint(other, cache)
     with pytest.raises(CheckpointFormatError, match="neither a checkpoint folder nor a hub id"):
         resolve_checkpoint(tmp_path / "missing", cache)
+
+
+# ----------------------------------------------------------------------------- held-out edge cases
+@pytest.mark.parametrize("margin", [(0, 0), (1, 2), (3, 3), (5, 6), (7, 11)], ids=lambda m: f"{m[0]}x{m[1]}")
+def test_centre_crop_offset_is_torchvisions(policies, margin):
+    """Their evaluation crop is torchvision's ``CenterCrop``: offset ``int(round(margin / 2))``
+    (round half to even), which is not ``margin // 2`` when the margin is 3 mod 4."""
+    from torchvision.transforms.functional import center_crop
+
+    policy = policies[False]
+    img = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    size = (96 - margin[0], 96 - margin[1])
+    before = policy.config.crop_shape
+    policy.config.crop_shape = size
+    try:
+        ours = policy._crop(img, "observation.images.image")
+    finally:
+        policy.config.crop_shape = before
+    assert torch.equal(ours, center_crop(img, list(size)))
+
+
+def _tied_backbone(folder):
+    """The tiny preset with tied word embeddings (input embedding and output head one tensor)."""
+    import shutil
+
+    shutil.copytree(PRESETS["tiny"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["tie_word_embeddings"] = config["text_config"]["tie_word_embeddings"] = True
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def test_tied_word_embeddings_saved_as_lm_head_alone_are_converted(tmp_path):
+    """Their ``save_model`` (safetensors) keeps one name of tensors sharing memory, the first in sorted
+    order: a backbone with tied word embeddings leaves ``model.vlm.lm_head.weight`` alone in the file."""
+    from safetensors.torch import save_model
+
+    from vla0_smol.backbone import load_vlm
+
+    backbone = _tied_backbone(tmp_path / "tiny_tied")
+    src = fabricate_vla0_checkpoint(tmp_path / "theirs")
+    torch.manual_seed(3)
+    vlm = load_vlm(str(backbone))
+    vlm.resize_token_embeddings(len(load_processor("tiny").tokenizer) + 1, mean_resizing=False)  # + <MASK_ACT>
+    head, embed = vlm.lm_head.weight, vlm.model.text_model.embed_tokens.weight
+    assert head.data_ptr() == embed.data_ptr()  # tied: one tensor
+    theirs = torch.nn.Module()
+    theirs.model = torch.nn.Module()
+    theirs.model.vlm = vlm
+    save_model(theirs, str(src / "model.safetensors"))  # what their policy's save_pretrained calls
+    saved = load_file(str(src / "model.safetensors"))
+    assert "model.vlm.lm_head.weight" in saved and "model.vlm.model.text_model.embed_tokens.weight" not in saved
+
+    dst = convert_vla0_checkpoint(src, tmp_path / "ours", backbone=str(backbone))
+    policy = VLA0SmolPolicy.from_pretrained(dst, strict=True)
+    for weight in (policy.vlm.lm_head.weight, policy.vlm.model.text_model.embed_tokens.weight):
+        assert torch.equal(weight, saved["model.vlm.lm_head.weight"])
+    assert policy.mask_id == head.shape[0] - 1
+    state = torch.rand(1, 8)
+    assert torch.isfinite(policy.predict_action_chunk(observation(policy, state))).all()
+    with pytest.raises(CheckpointFormatError, match="how tied word embeddings are saved"):
+        convert_vla0_checkpoint(src, tmp_path / "untied", backbone="tiny")

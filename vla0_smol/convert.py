@@ -106,6 +106,8 @@ def convert_vla0_checkpoint(src: str | Path, dst: str | Path, *, backbone: str |
     dst.mkdir(parents=True, exist_ok=True)
     config._save_pretrained(dst)
     tensors = dict(weights)  # + the policy's buffers: ranges (their MIN_MAX statistics), batch counter
+    if ties_embeddings(vlm_config):  # one tensor, saved once under the name LeRobot's save keeps
+        tensors.pop(EMBED)
     for prefix, key in (("action", ACTION), ("state", OBS_STATE)):
         for stat in ("min", "max"):
             tensors[f"{prefix}_{stat}"] = torch.as_tensor(stats[key][stat], dtype=torch.float32)
@@ -295,8 +297,17 @@ def read_vla0_weights(path: Path) -> dict[str, torch.Tensor]:
     return {"vlm." + k.removeprefix("model.vlm."): v for k, v in load_file(str(file)).items()}
 
 
+EMBED, LM_HEAD = "vlm.model.text_model.embed_tokens.weight", "vlm.lm_head.weight"
+
+
 def embedding_rows(weights: dict[str, torch.Tensor]) -> int:
-    key = "vlm.model.text_model.embed_tokens.weight"
+    """Rows of the token embedding: the input embedding's, or the output head's when only it was saved.
+
+    With tied word embeddings the two are one tensor, and their ``save_model`` (safetensors,
+    which keeps one name of tensors sharing memory, the first in sorted order) writes only
+    ``model.vlm.lm_head.weight``.
+    """
+    key = EMBED if EMBED in weights else LM_HEAD
     if key not in weights:
         raise CheckpointFormatError(f"{WEIGHTS} has no model.vlm.model.text_model.embed_tokens.weight")
     return weights[key].shape[0]
@@ -340,6 +351,11 @@ def vla0_vlm_config(base: str, processor, weights: dict[str, torch.Tensor]):
     return config
 
 
+def ties_embeddings(vlm_config) -> bool:
+    """Whether the backbone's input embedding and output head are one tensor."""
+    return bool(vlm_config.tie_word_embeddings or getattr(vlm_config.text_config, "tie_word_embeddings", False))
+
+
 def check_weights(weights: dict[str, torch.Tensor], vlm_config) -> None:
     """Every key and shape of the SmolVLM that ``vlm_config`` builds, and nothing else."""
     from transformers import AutoModelForImageTextToText
@@ -347,9 +363,16 @@ def check_weights(weights: dict[str, torch.Tensor], vlm_config) -> None:
     with torch.device("meta"):
         model = AutoModelForImageTextToText.from_config(vlm_config)
     expected = {f"vlm.{k}": tuple(v.shape) for k, v in model.state_dict().items()}
-    tied = "vlm.lm_head.weight"
-    if tied in expected and tied not in weights and vlm_config.tie_word_embeddings:
-        weights[tied] = weights["vlm.model.text_model.embed_tokens.weight"]  # saved once when tied
+    if ties_embeddings(vlm_config):  # one tensor saved under one of its names: both filled (copies, for saving)
+        for have, lack in ((EMBED, LM_HEAD), (LM_HEAD, EMBED)):
+            if lack in expected and lack not in weights and have in weights:
+                weights[lack] = weights[have].clone()
+    elif EMBED not in weights and LM_HEAD in weights:
+        raise CheckpointFormatError(
+            f"{WEIGHTS} has the output head but no input embedding (model.vlm.lm_head.weight alone), "
+            "which is how tied word embeddings are saved, but the backbone does not tie them: pass the "
+            "backbone their model was trained from"
+        )
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     shapes = [

@@ -244,8 +244,8 @@ class VLA0SmolPolicy(PreTrainedPolicy):
         _, _, h, w = img.shape
         if ch > h or cw > w:
             raise ValueError(f"crop_shape {self.config.crop_shape} exceeds '{key}' size {(h, w)}")
-        if not self.training:
-            top, left = (h - ch) // 2, (w - cw) // 2
+        if not self.training:  # torchvision's CenterCrop (the authors' evaluation crop) rounds the offset
+            top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
             return img[:, :, top : top + ch, left : left + cw]
         tops = self.rng.integers(0, h - ch + 1, img.shape[0])
         lefts = self.rng.integers(0, w - cw + 1, img.shape[0])
