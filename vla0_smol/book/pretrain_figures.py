@@ -127,7 +127,8 @@ def stage_table(configs: dict) -> list[dict]:
         if name == "vision":
             vision, stop, data = (
                 "trained alone",
-                f"block error <= {c.stop_block_error:g}",
+                f"block <= {c.stop_block_error:g}, agent <= {c.stop_agent_error:g}, "
+                f"angle <= {c.stop_angle_error:g} deg",
                 "frames (T block, agent, shape)",
             )
         else:

@@ -62,7 +62,7 @@ class RecipeConfig:
     threads: int = 1  # torch threads; on 2 shared cores one thread per job is fastest
     batch_size: int = 32
     numbers_steps: int = 1500  # step caps of the four stages
-    vision_steps: int = 2000
+    vision_steps: int = 8000  # cheap: no language model (about 2.5 min per 1,000 steps on one core)
     reading_steps: int = 2500
     mixture_steps: int = 400
     eval_every: int = 250

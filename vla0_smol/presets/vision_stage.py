@@ -15,7 +15,7 @@ see, in frames with random poses (never an episode of an evaluation seed, no act
 The head is thrown away; the encoder and connector are written into a copy of the base preset
 (whose language model is kept). The stage is seeded and resumable like the language stages
 (``checkpoint/`` every ``save_every`` steps and on Ctrl-C or SIGTERM) and ends at its step cap or
-when the block's position error reaches ``stop_block_error``.
+when the block's and the agent's position errors and the block's angle error reach their thresholds.
 """
 
 from __future__ import annotations
@@ -56,7 +56,11 @@ class VisionConfig:
     eval_every: int = 250
     eval_size: int = 64
     save_every: int = 250
-    stop_block_error: float = 10.0  # world units of 512; the stage stops once the block is this close
+    # the stage stops once all three are reached: block and agent position error in world units
+    # of 512, the block's angle error in degrees
+    stop_block_error: float = 10.0
+    stop_agent_error: float = 15.0
+    stop_angle_error: float = 10.0
     threads: int = 1
 
     def __post_init__(self):
@@ -194,8 +198,13 @@ def train_vision(cfg: VisionConfig, progress=print) -> dict:
                         f"  agent {err['agent']:.1f}  shape {err['shape']:.1f}  image spread {spread:.3f}"
                         f"  {row['seconds'] / 60:.1f} min"
                     )
-                    if err["block"] <= cfg.stop_block_error:
-                        stopped = f"block error {err['block']:.1f} <= {cfg.stop_block_error} at step {step}"
+                    if (
+                        err["block"] <= cfg.stop_block_error
+                        and err["agent"] <= cfg.stop_agent_error
+                        and err["angle_deg"] <= cfg.stop_angle_error
+                    ):
+                        stopped = f"block {err['block']:.1f}, agent {err['agent']:.1f}, "
+                        stopped += f"angle {err['angle_deg']:.1f} deg within the thresholds at step {step}"
                 if step % cfg.save_every == 0 or stopped:
                     save()
         except KeyboardInterrupt:
