@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
@@ -9,7 +10,15 @@ from conftest import tiny_train_spec
 from safetensors.torch import load_file
 
 from vla0_smol.datasets import build_once
-from vla0_smol.training import TrainSpec, read_metrics, run_lerobot_train, train_args
+from vla0_smol.training import (
+    LAST_STEP,
+    TrainSpec,
+    _as_started,
+    profile_spec,
+    read_metrics,
+    run_lerobot_train,
+    train_args,
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +98,60 @@ def test_interrupted_dataset_build_is_redone(tmp_path):
     assert not (root / "half.parquet").exists() and not root.with_name("ds.partial").exists()
     build_once(root, builds)  # finished: not built again
     assert len(calls) == 1
+
+
+def _crash_after_step_2(run_dir):
+    """Make a finished 4-step run look as if it died before the step-4 checkpoint reached the disk."""
+    ckpts = run_dir / "checkpoints"
+    shutil.rmtree(ckpts / "000004")
+    (ckpts / "last").unlink()
+    (ckpts / "last").symlink_to("000002")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_two_processes_train_and_resume_exactly(synthetic_dataset, tmp_path):
+    """Data-parallel training (two single-threaded processes, gloo) checkpoints and resumes exactly.
+
+    Two launches: 4 steps straight; then a copy of that run, cut back to its step-2 checkpoint
+    (as a crash before step 4 reached the disk leaves it), resumed to step 4.
+    """
+    spec = lambda out: replace(tiny_train_spec(synthetic_dataset, out, 4), processes=2, threads=1, batch_size=2)  # noqa: E731
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run_lerobot_train(spec(straight))
+    state = json.loads((straight / LAST_STEP).read_text())
+    assert (state["step"], state["num_processes"], state["batch_size"]) == (4, 2, 2)
+    assert [r["steps"] for r in read_metrics(straight)] == [1, 2, 3, 4]
+    assert [r["samples"] for r in read_metrics(straight)] == [4, 8, 12, 16]  # 2 processes x 2 samples per step
+    shutil.copytree(straight, resumed, symlinks=True)
+    _crash_after_step_2(resumed)
+    run_lerobot_train(spec(resumed))
+    assert [r["steps"] for r in read_metrics(resumed)] == [1, 2, 3, 4]
+    assert json.loads((resumed / LAST_STEP).read_text())["step"] == 4
+    a = load_file(straight / "checkpoints/last/pretrained_model/model.safetensors")
+    b = load_file(resumed / "checkpoints/last/pretrained_model/model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_a_run_resumes_as_it_was_started(tmp_path):
+    """A checkpoint of one process of batch 4 resumes so, whatever the spec asks now (exact data order)."""
+    spec = TrainSpec("x", tmp_path / "run", steps=8, batch_size=2, processes=2, threads=1)
+    done = {"step": 2, "num_processes": 1, "batch_size": 4}
+    again = _as_started(spec, done)
+    assert (again.processes, again.batch_size, again.threads) == (1, 4, 1)
+    assert _as_started(spec, {"step": 2, "num_processes": 2, "batch_size": 2}) is spec
+    assert _as_started(spec, {"step": 2}) is spec  # checkpoints that do not record them
+
+
+def test_profile_splits_the_step_batch_over_its_processes():
+    from vla0_smol.pusht.profiles import pusht_profile
+
+    prof = pusht_profile("cpu")
+    spec = profile_spec(prof, "/tmp/x", ("local/x", None))
+    assert spec.processes == prof.train_processes and spec.threads == prof.train_threads
+    assert spec.batch_size * spec.processes == prof.batch_size
+    with pytest.raises(ValueError, match="train_processes"):
+        profile_spec(replace(prof, batch_size=33, train_processes=2), "/tmp/x", ("local/x", None))
+    with pytest.raises(ValueError, match="processes"):
+        TrainSpec("x", "/tmp/x", steps=1, batch_size=1, processes=0)

@@ -10,6 +10,13 @@ Checkpoints are LeRobot's: each one is written into a new ``checkpoints/<step>/`
 the previous complete checkpoint. Running the same output folder again resumes from ``last``
 (model, optimizer, scheduler, RNG and data order), up to the requested number of steps.
 :func:`load_checkpoint` loads one back as a policy, for evaluation or deployment.
+
+``TrainSpec.processes > 1`` runs the same entry point in that many processes through
+``torch.distributed.run`` (data-parallel: gloo on the CPU, the multi-GPU path of LeRobot and
+accelerate), each with ``TrainSpec.threads`` torch threads; ``batch_size`` is per process. On 2
+CPU cores two single-threaded processes train faster than one process with two threads
+(``benchmarks/train_step.py``). A run resumes with the number of processes and the batch it was
+started with, so that it stays equal to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -17,13 +24,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import sys
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lerobot.utils.logging_utils import MetricsTracker
 
 LAST_CONFIG = Path("checkpoints/last/pretrained_model/train_config.json")
+LAST_STEP = Path("checkpoints/last/training_state/training_step.json")
 
 
 @dataclass
@@ -34,7 +44,7 @@ class TrainSpec:
         dataset_repo_id: LeRobot dataset id (``lerobot/pusht``, or a local id with ``dataset_root``).
         output_dir: run folder (checkpoints, metrics.jsonl); re-using it resumes the run.
         steps: optimizer steps in total.
-        batch_size: samples per step (per process).
+        batch_size: samples per step, per process (the step's batch is ``batch_size * processes``).
         dataset_root: local folder of the dataset (None: the hub cache).
         policy: ``--policy.*`` overrides, e.g. ``{"vlm_model_name": "tiny", "chunk_size": 10}``.
         save_freq: steps between checkpoints.
@@ -63,6 +73,8 @@ class TrainSpec:
     extra: list[str] = field(default_factory=list)
     quiet: bool = False
     policy_path: Path | None = None
+    processes: int = 1
+    threads: int = 0
 
     def __post_init__(self):
         self.output_dir = Path(self.output_dir)
@@ -70,6 +82,10 @@ class TrainSpec:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.processes < 1:
+            raise ValueError(f"processes must be >= 1, got {self.processes}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: torch's default), got {self.threads}")
         if self.wandb not in ("offline", "online", "disabled"):
             raise ValueError(f"wandb must be 'offline', 'online' or 'disabled', got {self.wandb!r}")
 
@@ -106,14 +122,21 @@ def profile_spec(
 
     The loss is logged every 50 steps, or 20 times per run if that is more often. Off the CPU the
     dataloader gets up to 8 worker processes, one per core; on the CPU none (2 cores train).
+    A profile's ``train_processes`` and ``train_threads`` (if it has them) say how the training
+    runs; ``profile.batch_size`` is the step's batch, split evenly over the processes.
     """
     repo_id, root = dataset
+    processes = getattr(profile, "train_processes", 1)
+    if profile.batch_size % processes:
+        raise ValueError(f"batch_size {profile.batch_size} does not split over train_processes={processes}")
     return TrainSpec(
         dataset_repo_id=repo_id,
         dataset_root=root,
         output_dir=Path(output_dir),
         steps=profile.steps,
-        batch_size=profile.batch_size,
+        batch_size=profile.batch_size // processes,
+        processes=processes,
+        threads=getattr(profile, "train_threads", 0),
         policy=policy if policy is not None else {"seed": seed, **profile.policy},
         save_freq=profile.save_freq,
         log_freq=max(1, min(50, profile.steps // 20)),
@@ -189,38 +212,96 @@ def _truncate_metrics(output_dir: Path, step: int) -> None:
 
 def run_lerobot_train(spec: TrainSpec) -> Path:
     """Run ``lerobot-train`` for a spec; return the last checkpoint's ``pretrained_model`` folder."""
-    import lerobot.scripts.lerobot_train as lerobot_train
-
     if (spec.output_dir / "checkpoints" / "last").exists():
-        done = json.loads((spec.output_dir / "checkpoints/last/training_state/training_step.json").read_text())
+        done = json.loads((spec.output_dir / LAST_STEP).read_text())
         if done.get("step", 0) >= spec.steps:
             logging.getLogger(__name__).info("%s already trained for %d steps", spec.output_dir, spec.steps)
             return spec.output_dir / "checkpoints" / "last" / "pretrained_model"
         _truncate_metrics(spec.output_dir, done["step"])  # rows logged after the checkpoint are redone
+        spec = _as_started(spec, done)
     elif spec.output_dir.exists() and any(spec.output_dir.iterdir()):
         raise FileExistsError(f"output_dir {spec.output_dir} exists but holds no checkpoint to resume")
     elif spec.output_dir.exists():
         spec.output_dir.rmdir()  # lerobot-train refuses an existing folder unless resuming
-    metrics = MetricsFileHandler(spec.output_dir / "metrics.jsonl")
+    if spec.processes == 1:
+        _train_here(train_args(spec), spec.output_dir, spec.quiet, spec.threads)
+    else:
+        _train_processes(spec)
+    return spec.output_dir / "checkpoints" / "last" / "pretrained_model"
+
+
+def _as_started(spec: TrainSpec, done: dict) -> TrainSpec:
+    """The spec with the processes and per-process batch its checkpoint was written with.
+
+    LeRobot's data order resumes exactly only with the same world size and batch; a run started
+    before the profile changed them finishes as it started (one line says so).
+    """
+    processes, batch = done.get("num_processes") or spec.processes, done.get("batch_size") or spec.batch_size
+    if (processes, batch) == (spec.processes, spec.batch_size):
+        return spec
+    logging.getLogger(__name__).warning(
+        "%s was started with %d process(es) of batch %d: resuming it so (the spec asks for %d of %d)",
+        spec.output_dir, processes, batch, spec.processes, spec.batch_size,
+    )  # fmt: skip
+    return TrainSpec(**{**asdict(spec), "processes": processes, "batch_size": batch})
+
+
+def _train_processes(spec: TrainSpec) -> None:
+    """``lerobot-train`` in ``spec.processes`` data-parallel processes (``torch.distributed.run``)."""
+    job = {"args": train_args(spec), "output_dir": str(spec.output_dir), "quiet": spec.quiet, "threads": spec.threads}
+    env = dict(os.environ)
+    if spec.threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(spec.threads)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="vla0_train_", delete=False) as f:
+        json.dump(job, f)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={spec.processes}"]
+    cmd += ["-m", __name__, f.name]
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:  # the launcher passes the signal on to its workers
+        proc.terminate()
+        proc.wait(timeout=60)
+        raise
+    finally:
+        Path(f.name).unlink(missing_ok=True)
+    if code != 0:
+        raise RuntimeError(
+            f"lerobot-train in {spec.processes} processes failed (exit code {code}); its output is above. "
+            f"Command: {' '.join(cmd)}"
+        )
+
+
+def _train_here(args: list[str], output_dir: Path, quiet: bool, threads: int = 0) -> None:
+    """LeRobot's training entry point in this process, metrics appended to ``metrics.jsonl``."""
+    import lerobot.scripts.lerobot_train as lerobot_train
+    import torch
+
+    output_dir = Path(output_dir)
+    rank0 = os.environ.get("RANK", "0") == "0"  # in a multi-process run only rank 0 logs metrics
+    metrics = MetricsFileHandler(output_dir / "metrics.jsonl")
     original_init_logging = lerobot_train.init_logging
 
     def init_logging_with_metrics(*args, **kwargs):
-        if spec.quiet:
+        if quiet:
             kwargs["console_level"] = "WARNING"
         original_init_logging(*args, **kwargs)
-        spec.output_dir.mkdir(parents=True, exist_ok=True)
-        logging.getLogger().addHandler(metrics)
+        if rank0:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            logging.getLogger().addHandler(metrics)
 
-    argv = sys.argv
-    sys.argv = ["lerobot-train", *train_args(spec)]
+    argv, torch_threads = sys.argv, torch.get_num_threads()
+    sys.argv = ["lerobot-train", *args]
     lerobot_train.init_logging = init_logging_with_metrics
+    if threads:
+        torch.set_num_threads(threads)
     try:
         lerobot_train.main()
     finally:
         sys.argv = argv
         lerobot_train.init_logging = original_init_logging
         logging.getLogger().removeHandler(metrics)
-    return spec.output_dir / "checkpoints" / "last" / "pretrained_model"
+        torch.set_num_threads(torch_threads)
 
 
 def load_checkpoint(path: Path, device: str = "cpu", processors: bool = False, **overrides):
@@ -253,3 +334,8 @@ def load_checkpoint(path: Path, device: str = "cpu", processors: bool = False, *
         config, pretrained_path=str(path), preprocessor_overrides={"device_processor": {"device": device}}
     )
     return policy, pre, post
+
+
+if __name__ == "__main__":  # one process of a multi-process run (see _train_processes)
+    _job = json.loads(Path(sys.argv[1]).read_text())
+    _train_here(_job["args"], Path(_job["output_dir"]), _job["quiet"], _job["threads"])
