@@ -47,7 +47,7 @@ def readme_command(prefix: str) -> list[str]:
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         for command in block.replace("\\\n", " ").splitlines():
             if command.strip().startswith(prefix):
-                return shlex.split(command)
+                return shlex.split(command, comments=True)  # a trailing "# ..." is a comment
     raise AssertionError(f"README.md has no command starting with {prefix!r}")
 
 
@@ -260,3 +260,32 @@ def test_lerobot_eval_libero_sees_the_trained_image_size(tmp_path):
     assert "is 360x360, the policy was trained on 256x256: resizing" in out
     info = json.loads((tmp_path / "eval" / "eval_info.json").read_text())
     assert info["overall"]["n_episodes"] == 1
+
+
+# ----------------------------------------------------------------- the README's LIBERO `full` command
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_readme_full_libero_command_reaches_lerobot_train_under_accelerate(tmp_path):
+    """``.venv/bin/vla0-smol recipes run --profile full --only libero`` as the README writes it, with the
+    venv not activated, on a machine with neither GPUs nor the hub: the recipe finds a local copy of
+    ``HuggingFaceVLA/libero`` (random frames here) and launches accelerate's 8 processes of
+    lerobot-train, which then stop where this machine differs from the GPU one (SmolVLM2 is not
+    cached offline). Before the launch went through this interpreter, it stopped earlier, on
+    ``FileNotFoundError: 'accelerate'``."""
+    command = readme_command(".venv/bin/vla0-smol recipes run --profile full --only libero")
+    assert command[0] == ".venv/bin/vla0-smol"
+    home = tmp_path / "lerobot_home"
+    libero_dataset(home / "HuggingFaceVLA" / "libero", 256, "HuggingFaceVLA/libero", episodes=1, frames=4)
+    kept = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != BIN.resolve()]
+    env = dict(_env(), HF_LEROBOT_HOME=str(home), PATH=os.pathsep.join(kept or ["/usr/bin", "/bin"]))
+    argv = [str(BIN / "vla0-smol"), *command[1:], "--results-dir", str(tmp_path / "results")]
+    proc = subprocess.run(argv, cwd=README.parent, env=env, capture_output=True, text=True, timeout=1100)
+    log_file = tmp_path / "results" / "full" / "logs" / "libero.log"
+    assert log_file.is_file(), (proc.stdout + proc.stderr)[-3000:]
+    log = log_file.read_text()
+    out = proc.stdout + proc.stderr + log
+    assert "No such file or directory: 'accelerate'" not in out, out[-3000:]
+    assert proc.returncode == 1 and "libero: " in proc.stdout  # the recipe fails on this machine, named
+    # accelerate's launcher (torch.distributed.run) ran lerobot-train's module in 8 worker processes
+    assert "lerobot.scripts.lerobot_train" in out or "lerobot_train" in out, out[-3000:]
+    assert "ChildFailedError" in out and "local_rank: 7" in out, out[-3000:]
