@@ -52,6 +52,7 @@ from vla0_smol.book.ablation import blog_grid, run_grid
 from vla0_smol.book.decode_cost import decode_sentence, measure_decode_cost, plot_decode_cost
 from vla0_smol.book.figures import plot_rollouts, plot_training
 from vla0_smol.book.paths import results_dir
+from vla0_smol.book.prose import ablation_reading
 from vla0_smol.book.report import plot_ablation, pusht_table
 from vla0_smol.pusht.evaluation import PolicyController
 from vla0_smol.pusht.profiles import pusht_profile
@@ -96,8 +97,16 @@ title = f"decodes and decoding time per episode, one environment ({profile} prof
 display(Image(filename=str(plot_decode_cost(cost, plots / "ablation_ensembling_decode_cost.png", title))))
 print(decode_sentence(cost))
 
+# %% [markdown]
+# ## How each arm trained
+#
+# Left: the training loss `lerobot-train` logged (cross-entropy on the action tokens, log scale).
+# Right: success and coverage of every saved checkpoint on the evaluation episodes, with 95%
+# intervals; the star marks the checkpoint the table reports.
+
 # %%
 display(Image(filename=str(plot_training(summary, plots / "ablation_ensembling_training.png"))))
 
 # %%
 display(Image(filename=str(plot_rollouts(summary, plots / "ablation_ensembling_rollouts.png"))))
+display(Markdown(ablation_reading(summary)))

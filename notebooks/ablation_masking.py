@@ -50,6 +50,7 @@ from IPython.display import Image, Markdown, display
 from vla0_smol.book.ablation import blog_grid, run_grid
 from vla0_smol.book.figures import plot_rollouts, plot_training
 from vla0_smol.book.paths import results_dir
+from vla0_smol.book.prose import ablation_reading
 from vla0_smol.book.report import plot_ablation, pusht_table
 from vla0_smol.pusht.profiles import pusht_profile
 
@@ -67,8 +68,16 @@ display(Markdown(pusht_table(summary)))
 # %%
 display(Image(filename=str(plot_ablation(summary, plots / "ablation_masking.png"))))
 
+# %% [markdown]
+# ## How each arm trained
+#
+# Left: the training loss `lerobot-train` logged (cross-entropy on the action tokens, log scale).
+# Right: success and coverage of every saved checkpoint on the evaluation episodes, with 95%
+# intervals; the star marks the checkpoint the table reports.
+
 # %%
 display(Image(filename=str(plot_training(summary, plots / "ablation_masking_training.png"))))
 
 # %%
 display(Image(filename=str(plot_rollouts(summary, plots / "ablation_masking_rollouts.png"))))
+display(Markdown(ablation_reading(summary)))

@@ -19,8 +19,10 @@
 # Freezing the vision encoder would make training cheaper, but its features were learned on
 # natural images. The blog measures 25% success frozen against 57.8% trained. This recipe trains
 # both arms from the same base (relative actions, no state, no masking). For the tiny preset the
-# encoder starts from random weights, so freezing it means the policy must act from random
-# features: expect a larger gap than the blog's, for a different reason.
+# encoder starts from random weights, so freezing it leaves the policy random features to act
+# from: if the tiny policy learnt PushT at all, freezing would cost more than in the blog, for a
+# different reason. Whether this run can show any gap is for its references to say (below the
+# table): at `smoke`, and at `cpu` where the tiny policy does not beat random actions, it cannot.
 #
 # `profile` sets the sizes (`smoke`: seconds, `cpu`: the tiny preset on a laptop CPU, `full`:
 # SmolVLM2-500M on a GPU, the blog's settings); `seeds` trains every arm that many times. Finished
@@ -50,6 +52,7 @@ from IPython.display import Image, Markdown, display
 from vla0_smol.book.ablation import blog_grid, run_grid
 from vla0_smol.book.figures import plot_rollouts, plot_training
 from vla0_smol.book.paths import results_dir
+from vla0_smol.book.prose import ablation_reading
 from vla0_smol.book.report import plot_ablation, pusht_table
 from vla0_smol.pusht.profiles import pusht_profile
 
@@ -67,8 +70,16 @@ display(Markdown(pusht_table(summary)))
 # %%
 display(Image(filename=str(plot_ablation(summary, plots / "ablation_vision.png"))))
 
+# %% [markdown]
+# ## How each arm trained
+#
+# Left: the training loss `lerobot-train` logged (cross-entropy on the action tokens, log scale).
+# Right: success and coverage of every saved checkpoint on the evaluation episodes, with 95%
+# intervals; the star marks the checkpoint the table reports.
+
 # %%
 display(Image(filename=str(plot_training(summary, plots / "ablation_vision_training.png"))))
 
 # %%
 display(Image(filename=str(plot_rollouts(summary, plots / "ablation_vision_rollouts.png"))))
+display(Markdown(ablation_reading(summary)))

@@ -101,6 +101,12 @@ plt.ylabel("pixels")
 plt.legend()
 plt.grid(alpha=0.3)
 plt.show()
+ok = all(e <= h + 1e-6 for e, h in zip(errs, (high - low).max() / np.array(ks) / 2))
+print(
+    f"Every measured error is {'at most' if ok else 'NOT within'} half a bin; at the blog's 512 bins one bin is "
+    f"{(high - low).max() / 512:.2f} px of PushT's 512 px workspace on the wider axis, so the text format costs "
+    f"at most {(high - low).max() / 1024:.2f} px of precision: far below what a policy's own error will be."
+)
 
 # %% [markdown]
 # ## The prompt, coloured by role

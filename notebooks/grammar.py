@@ -95,3 +95,9 @@ for i in range(n_samples):
 print(f"valid chunks without the grammar: {free_ok}/{n_samples}")
 print(f"valid chunks with the grammar:    {constrained_ok}/{n_samples}")
 assert constrained_ok == n_samples
+print(
+    f"\nExpected: an untrained model writes no valid chunk by itself, and every constrained output parses, by "
+    f"construction. Observed: {free_ok} of {n_samples} without the grammar, {constrained_ok} of {n_samples} with it. "
+    "The grammar guarantees the format, not the values: the constrained chunks are this untrained model's most "
+    "probable allowed digits, not sensible actions. How often a trained model needs the grammar is not measured here."
+)

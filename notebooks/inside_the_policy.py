@@ -57,7 +57,8 @@ from IPython.display import Image, Markdown, display
 from vla0_smol.book import anatomy
 from vla0_smol.book import anatomy_figures as figs
 from vla0_smol.book.ablation import BLOG_FINAL
-from vla0_smol.book.paths import data_dir, results_dir
+from vla0_smol.book.paths import data_dir, results_dir, shown
+from vla0_smol.book.prose import attention_reading, drafts_reading, off_world, token_reading
 from vla0_smol.convert import resolve_checkpoint
 from vla0_smol.pusht.evaluation import PolicyController, make_pusht_env
 from vla0_smol.pusht.pipeline import pusht_dataset, run_dir_for, train_pusht
@@ -75,7 +76,7 @@ else:  # quickstart's run folder: returns at once when it is already trained
 controller = PolicyController.from_checkpoint(checkpoint, device=prof.device)
 policy, config = controller.policy, controller.policy.config
 n_params = sum(p.numel() for p in policy.vlm.parameters())
-print(f"{checkpoint}\n{config.vlm_model_name}: {n_params / 1e6:.1f} M parameters, profile {profile}")
+print(f"{shown(checkpoint)}\n{config.vlm_model_name}: {n_params / 1e6:.1f} M parameters, profile {profile}")
 
 # %% [markdown]
 # ## 1. What the policy sees and reads
@@ -128,6 +129,8 @@ display(Markdown(figs.token_table(steps, dim, actions=2)))
 # %%
 title = f"{len(steps)} tokens, mean p(token) {np.mean([s.prob for s in steps]):.3f} ({profile} profile)"
 display(Image(filename=str(figs.plot_tokens(steps, dim, horizon, plots / "tokens.png", title))))
+vocab = len(policy.processor.tokenizer)
+display(Markdown(token_reading([s.prob for s in steps], [s.allowed_mass for s in steps], vocab)))
 
 # %% [markdown]
 # ## 3. The chunk as a path
@@ -153,6 +156,7 @@ fig_path = figs.plot_path(
     title=f"chunk of {horizon} targets, first {executed} executed",
 )
 display(Image(filename=str(fig_path)))
+display(Markdown(off_world(chunk)))
 
 # %% [markdown]
 # ## 4. Where the action tokens look
@@ -176,6 +180,8 @@ print(f"{len(tokens)} action tokens x {att.weights.shape[2]} positions, {att.wei
 print(f"share on the {len(att.image_positions)} image tokens per layer: {np.round(share, 3).tolist()}")
 print(f"uniform attention would give {att.uniform_share():.3f}")
 display(Image(filename=str(figs.plot_attention(view, att, plots / "attention.png"))))
+heat = att.image_map()
+display(Markdown(attention_reading(heat / heat.mean(), share, att.uniform_share())))
 
 # %% [markdown]
 # ## 5. The fast decoder over one episode
@@ -202,13 +208,14 @@ print(
 )
 print(f"decode time: fast {t['fast_seconds']:.2f} s, generate() {t['hf_seconds']:.2f} s (2 shared CPU cores: rough)")
 display(Image(filename=str(figs.plot_drafts(calls, plots / "drafts.png"))))
+display(Markdown(drafts_reading(totals)))
 
 # %%
 record = {
     "kind": "inside the policy",
     "profile": profile,
     "seed": seed,
-    "checkpoint": str(checkpoint),
+    "checkpoint": shown(checkpoint),
     "vlm": config.vlm_model_name,
     "parameters": n_params,
     "episode_seed": 10_000 + seed,
@@ -222,4 +229,4 @@ record = {
     "episode": episode.summary(),
     "config": json.loads(json.dumps(config.__dict__, default=str)),
 }
-print(save_json(record, Path(out_dir) / "inside_the_policy.json"))
+print("saved", shown(save_json(record, Path(out_dir) / "inside_the_policy.json")))

@@ -61,13 +61,13 @@ out_dir = None  # JSON results and plots; None: results/<profile> at the reposit
 checkpoint = ""  # a folder or hub id (vla0_smol or the authors' vla0) to evaluate; empty: train
 
 # %%
-import json
 import shlex
 from pathlib import Path
 
 from IPython.display import Image, Markdown, Video, display
 
-from vla0_smol.book.paths import results_dir
+from vla0_smol.book.paths import results_dir, shown
+from vla0_smol.book.prose import settings_table
 from vla0_smol.book.report import libero_table
 from vla0_smol.libero.pipeline import launch_command, run_dir_for, run_libero, train_spec
 from vla0_smol.libero.profiles import libero_policy_config, libero_profile
@@ -75,7 +75,7 @@ from vla0_smol.libero.profiles import libero_policy_config, libero_profile
 out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 
 prof = libero_profile(profile)
-print(json.dumps(prof.to_dict(), indent=1, default=str))
+display(Markdown(settings_table(prof.to_dict(), f"the `{profile}` profile's LIBERO settings")))
 config = libero_policy_config(prof)
 print(
     f"policy: chunk {config.chunk_size}, execution {config.execution}, relative actions {config.relative_actions}, "
@@ -125,8 +125,10 @@ print(shlex.join(launch_command(train_spec(full, gpu_run, (full.dataset_repo_id,
 # %%
 summary = run_libero(profile, Path(out_dir), seed=seed, checkpoint=checkpoint)
 if summary["checkpoint"]:
-    print(f"evaluated {summary['checkpoint']['argument']} -> {summary['checkpoint']['folder']} (not trained here)")
-print(f"wall time {summary['wall_s']} s: {summary['stage_seconds']}")
+    print(
+        f"evaluated {summary['checkpoint']['argument']} -> {shown(summary['checkpoint']['folder'])} (not trained here)"
+    )
+print(f"wall time {summary['wall_s']} s: " + ", ".join(f"{k} {v} s" for k, v in summary["stage_seconds"].items()))
 
 # %% [markdown]
 # ## What the policy sees
@@ -157,3 +159,19 @@ display(Markdown("\n".join(header + rows)))
 first = summary["evaluations"][next(iter(summary["evaluations"]))]["videos"]
 if first:
     display(Video(first[0], embed=True, width=256))
+done = [(sum(t["successes"]), len(t["successes"])) for e in summary["evaluations"].values() for t in e["per_task"]]
+k, n = sum(d[0] for d in done), sum(d[1] for d in done)
+if summary["checkpoint"]:
+    how = "a given checkpoint, not trained here"
+else:
+    how = f"a `{summary['model']}` model trained for {summary['train']['steps']} steps"
+print(
+    f"{k} of {n} episodes succeeded ({how}). The blog's SmolVLM2-500M succeeds in 94.1% of its 2,000 episodes "
+    "(50 per task, 40 tasks) with temporal ensembling; "
+    + (
+        "a few training steps of the tiny preset are not expected to succeed: this run shows the pipeline "
+        "(data, lerobot-train, LIBERO's simulator, both protocols) end to end, not a success rate."
+        if profile != "full"
+        else "this run's rows in the table above are the comparison."
+    )
+)

@@ -117,10 +117,10 @@ def test_export_makes_outputs_small_and_readable(tmp_path):
     # clamp warnings as one sentence; the repository's own path cut
     assert streams == [
         "done\n",
-        "(LeRobot warned 1 time(s) that a relative goal position had to be clamped (max_relative_target): "
-        "the run's own clamp counters below count these steps.)\n",
         "Training: 100%\n",
         "saved results/smoke/x.json\n",
+        "(LeRobot warned 1 time(s) during this cell that a relative goal position had to be clamped "
+        "(max_relative_target); the run's own clamp counters count these steps.)\n",
     ]
     figure = next(o for o in outputs if {"image/png", "image/jpeg"} & set(o.get("data", {})))
     assert len(next(v for k, v in figure.data.items() if k.startswith("image/"))) < len(_png()) / 2

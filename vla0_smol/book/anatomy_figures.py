@@ -93,14 +93,14 @@ def plot_tokens(steps: list[TokenStep], dim: int, horizon: int, path: Path, titl
     im = left.imshow(prob, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     fig.colorbar(im, ax=left, fraction=0.05, pad=0.02).ax.tick_params(labelsize=6)
     top = np.nanmax(allowed) if np.isfinite(allowed).any() else 2
-    im2 = right.imshow(allowed, cmap="Greys", norm=LogNorm(1, max(top, 2)), aspect="auto")
+    im2 = right.imshow(allowed, cmap="Blues", norm=LogNorm(1, 4 * max(top, 2)), aspect="auto")  # light: text reads
     fig.colorbar(im2, ax=right, fraction=0.05, pad=0.02).ax.tick_params(labelsize=6)
     for a, row in enumerate(rows):
         for j, s in enumerate(row):
             light = s.prob < 0.5
             left.text(j, a, _cell_text(s), ha="center", va="center", fontsize=7, color="w" if light else "k")
             right.text(
-                j, a, str(s.allowed), ha="center", va="center", fontsize=6, color="C1" if s.allowed == 1 else "C0"
+                j, a, str(s.allowed), ha="center", va="center", fontsize=7, color="C3" if s.allowed == 1 else "k"
             )
     left.set_title("chosen token (colour: its probability)", fontsize=8)
     right.set_title("tokens the grammar allowed (1: forced)", fontsize=8)
@@ -163,7 +163,15 @@ def plot_attention(view: np.ndarray, attention: ActionAttention, path: Path) -> 
     for k in range(1, g):  # the image-token grid
         left.axhline(k * size / g - 0.5, color="0.3", lw=0.3)
         left.axvline(k * size / g - 0.5, color="0.3", lw=0.3)
-    left.set_title(f"attention per image token ({g} x {g})", fontsize=8)
+    if g <= 8:  # each cell's value: a nearly even map is white, and only the numbers say so
+        cell = size / g
+        for r in range(g):
+            for c in range(g):
+                x, y = (c + 0.5) * cell - 0.5, (r + 0.5) * cell - 0.5
+                box = {"fc": "w", "alpha": 0.6, "lw": 0, "pad": 1}
+                left.text(x, y, f"{ratio[r, c]:.2f}", ha="center", va="center", fontsize=7, bbox=box)
+    span = f"{ratio.min():.2f}-{ratio.max():.2f}"
+    left.set_title(f"attention per image token ({g} x {g}), x an even split: {span}", fontsize=8)
     left.tick_params(labelsize=6)
     layers = np.arange(len(share))
     right.bar(layers, share, color="C0", label="action tokens")

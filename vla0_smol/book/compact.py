@@ -150,32 +150,38 @@ def clean_stream(text: str) -> str:
 
 
 def merge_streams(outputs: list) -> list:
-    """Consecutive stream outputs of one name merged and cleaned (:func:`clean_stream`).
+    """A cell's stream outputs cleaned (:func:`clean_stream`), emptied ones dropped, consecutive ones merged.
 
-    LeRobot's clamp warnings become one stdout sentence where they were.
+    LeRobot's clamp warnings, wherever they were in the cell, become one stdout sentence at its end.
     """
-    merged = []
+    kept, clamps = [], 0
     for output in outputs:
         if output.get("output_type") == "stream":
             if any(n in output.text for n in NOISE_OUTPUTS):
                 continue
+            text, n = drop_clamp_warnings(output.text)
+            clamps += n
+            output.text = text
+        kept.append(output)
+    merged = []
+    for output in kept:
+        if output.get("output_type") == "stream":
             if merged and merged[-1].get("output_type") == "stream" and merged[-1].name == output.name:
                 merged[-1].text += output.text
                 continue
+            if not output.text.strip():  # nothing left once the clamp warnings are out: no break in the stream
+                continue
         merged.append(output)
-    result = []
     for output in merged:
         if output.get("output_type") == "stream":
-            text, clamps = drop_clamp_warnings(output.text)
-            output.text = clean_stream(text)
-            if clamps:
-                note = (
-                    f"(LeRobot warned {clamps} time(s) that a relative goal position had to be clamped "
-                    "(max_relative_target): the run's own clamp counters below count these steps.)\n"
-                )
-                result.append(_stream("stdout", note))
-        result.append(output)
-    return [o for o in result if o.get("output_type") != "stream" or o.text.strip()]
+            output.text = clean_stream(output.text)
+    if clamps:
+        note = (
+            f"(LeRobot warned {clamps} time(s) during this cell that a relative goal position had to be clamped "
+            "(max_relative_target); the run's own clamp counters count these steps.)\n"
+        )
+        merged.append(_stream("stdout", note))
+    return [o for o in merged if o.get("output_type") != "stream" or o.text.strip()]
 
 
 def _stream(name: str, text: str):

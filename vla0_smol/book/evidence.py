@@ -144,13 +144,18 @@ def reference_sentence(summary: dict, tol: float = 1e-3) -> str:
     if expert and "n_episodes" in expert and successes(expert)[0] == 0:
         out.append(
             f"The scripted expert succeeded in none of the {expert['n_episodes']} episodes (coverage "
-            f"{expert['mean_max_coverage']:.3f}): these episodes are too short or too few for any arm to "
-            "succeed, so success cannot separate the arms here and coverage is the only signal."
+            f"{expert['mean_max_coverage']:.3f}): these episodes are too short or too few for a policy to "
+            "succeed, so success cannot tell policies apart here and coverage is the only signal."
         )
     hold = refs.get("hold still")
     if hold:
         still = [name for name, r in arms if abs(r["mean_max_coverage"] - hold["mean_max_coverage"]) <= tol]
-        if len(still) == len(arms):
+        if len(still) == len(arms) == 1:
+            out.append(
+                f"*{still[0]}* has exactly holding still's coverage ({hold['mean_max_coverage']:.3f}): it did "
+                "not push the T further onto its target than where the episodes started it."
+            )
+        elif len(still) == len(arms):
             out.append(
                 f"Every arm's best coverage equals holding still's ({hold['mean_max_coverage']:.3f}): no "
                 "policy pushed the T further onto its target than where the episodes started it, so the arms "

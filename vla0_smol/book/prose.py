@@ -37,7 +37,7 @@ def recipe_sentence(policy: dict, blog_lr: float = 5e-5) -> str:
     switches = (
         f"state tokens {'on' if policy.get('use_state') else 'off'}, "
         f"{'relative' if policy.get('relative_actions') else 'absolute'} actions, "
-        f"{policy.get('masking', 'no')} masking"
+        f"{ {'whole': 'whole-action', 'char': 'character', 'none': 'no'}.get(policy.get('masking'), 'no') } masking"
     )
     if model == "tiny" or lr != blog_lr:
         return (
@@ -72,9 +72,9 @@ def off_world(chunk: np.ndarray, size: float = 512.0) -> str:
         f"(x from {lo[0]:.0f} to {hi[0]:.0f}, y from {lo[1]:.0f} to {hi[1]:.0f}); the figure widens its "
         "frame to show them. A target outside the world is not an error of the decoding: a relative action "
         "is added to the agent's position, and a bin near the end of the range is an offset of up to the "
-        "largest one in the demonstrations. The environment drives the agent towards such a target until "
-        "it meets the wall. A trained policy writes offsets near those of the demonstrations; a policy "
-        "that writes the same low bin everywhere has learnt no more than the token's frequency."
+        "largest one in the demonstrations. The environment steers the agent towards such a target and the "
+        "workspace's walls stop it. A trained policy writes offsets like those of its demonstrations, which "
+        "keep the agent in the world."
     )
 
 
@@ -99,3 +99,98 @@ def completion_reading(accuracy: dict, choices: int) -> str:
             f"{100 * u:.0f}% at unmasked positions ({100 * (m - u):+.0f} points)."
         )
     return f"{expected} {seen}"
+
+
+def token_reading(probs: list[float], allowed_mass: list[float], vocab: int) -> str:
+    """How sure the model is of the tokens it wrote, against a uniform guess over its vocabulary."""
+    p, mass = float(np.mean(probs)), float(np.mean(allowed_mass))
+    uniform = 1 / vocab
+    if p < 5 * uniform:
+        state = (
+            f"within a few times a uniform guess over the {vocab} tokens of the vocabulary ({uniform:.4f}): "
+            "this model is close to untrained, and the grammar, not the model, makes the output a valid chunk"
+        )
+    else:
+        state = f"{p / uniform:.0f} times a uniform guess over the {vocab} tokens ({uniform:.4f})"
+    return (
+        f"Mean probability of the written token: {p:.3f}, {state}. On average {100 * mass:.0f}% of the model's "
+        "probability fell on the tokens the grammar allowed; a trained policy puts nearly all of it there "
+        "and writes most tokens with a probability near 1."
+    )
+
+
+def attention_reading(ratio: np.ndarray, share: np.ndarray, uniform: float) -> str:
+    """What the attention figure shows: how uneven the map is, and the image's share against uniform."""
+    lo, hi = float(ratio.min()), float(ratio.max())
+    flat = hi - lo < 0.25
+    map_part = f"Each image token receives between {lo:.2f} and {hi:.2f} times an even split of the image's share" + (
+        ": the map is nearly flat (white), i.e. the action tokens look at every part of the frame about "
+        "equally. A flat map is the finding, not a missing figure: nothing in the image draws this model's "
+        "attention yet. A policy that has learnt PushT concentrates it on the T and the agent."
+        if flat
+        else "; the darker red cells are where the action tokens look most."
+    )
+    ratio_share = share / uniform
+    return (
+        f"{map_part} Per layer the image takes {', '.join(f'{s:.3f}' for s in share)} of the attention, "
+        f"{ratio_share.min():.2f} to {ratio_share.max():.2f} times what attending uniformly to every visible "
+        f"position would give ({uniform:.3f})."
+    )
+
+
+def drafts_reading(t: dict) -> str:
+    """Why the fast decoder was (or was not) faster than ``generate()`` in one episode."""
+    rate, passes = t["acceptance_rate"], t["hf_passes"] / max(1, t["fast_passes"])
+    time_ratio = t["hf_seconds"] / t["fast_seconds"] if t["fast_seconds"] else float("nan")
+    per_pass = t["proposed"] / max(1, t["fast_passes"])
+    text = (
+        f"The fast decoder made {passes:.2f}x fewer forward passes than generate() and took "
+        f"{'less' if time_ratio > 1 else 'more'} time (generate() took {time_ratio:.2f}x as long). Fewer passes are "
+        f"not free: every pass also feeds a fresh draft proposal through the model ({per_pass:.0f} tokens on "
+        "average here), and rejected draft tokens stay in the cache, masked out. With "
+        f"{100 * rate:.0f}% of the draft accepted, "
+    )
+    if rate < 0.5:
+        text += (
+            "most of that extra work is thrown away, so the saving in passes does not become a saving in time. "
+            "The draft is the previous chunk shifted by the steps executed since: it pays off when consecutive "
+            "chunks agree, as they do for a trained policy on a smooth motion, and not for a model that writes "
+            "near-random digits. Equal chunks from both decoders (asserted above) are what this section proves "
+            "at this profile; the time saving needs a trained model."
+        )
+    else:
+        text += "most of the draft is kept, and the fewer passes become a saving in time."
+    return text
+
+
+def ablation_reading(summary: dict, full_episodes: int = 64) -> str:
+    """The closing reading of an ablation chapter: how each arm trained and what the run can resolve."""
+    from .evidence import difference_interval
+    from .report import seed_rows
+
+    arms = summary.get("arms", [])
+    if not arms:
+        return ""
+    falls = []
+    for arm in arms:
+        loss = seed_rows(arm)[0].get("loss") or []
+        if len(loss) >= 2:
+            falls.append(f"*{arm['arm']}* {loss[0][1]:.2f} -> {loss[-1][1]:.2f} (step {loss[-1][0]})")
+    n = int(arms[0].get("best", arms[0]).get("n_episodes", 0))
+    parts = []
+    if falls:
+        parts.append("Training loss per arm, first to last logged step: " + "; ".join(falls) + ".")
+    if n:
+        _, lo, hi = difference_interval((n // 2, n), (n // 2, n))
+        _, flo, fhi = difference_interval((full_episodes // 2, full_episodes), (full_episodes // 2, full_episodes))
+        parts.append(
+            f"With {n} episodes per arm, two arms at 50% success differ by anything from {100 * lo:+.0f} to "
+            f"{100 * hi:+.0f} points at 95%, so only a difference larger than that can show; with the blog's "
+            f"{full_episodes} episodes (the `full` profile) the same interval is {100 * flo:+.0f} to "
+            f"{100 * fhi:+.0f} points."
+        )
+    parts.append(
+        "The rollout strips show what each arm's best checkpoint did in its first evaluation episode: the agent "
+        "(blue disc) should reach the T and push it onto the green target."
+    )
+    return " ".join(parts)

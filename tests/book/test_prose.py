@@ -1,0 +1,84 @@
+"""Sentences computed from a chapter's results: they follow the numbers, and never overclaim."""
+
+import numpy as np
+
+from vla0_smol.book import prose
+from vla0_smol.book.paths import repo_root, shown
+
+
+def test_settings_table_flattens_nested_settings():
+    policy = {"lr": 0.001, "crop": [84, 84], "vlm_model_name": "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"}
+    text = prose.settings_table({"steps": 6, "policy": policy, "cams": {"a": 1}}, "x")
+    assert "| `steps` | 6 |" in text and "| `policy.lr` | 0.001 |" in text and "| `policy.crop` | 84, 84 |" in text
+    assert "| `cams` | a: 1 |" in text and text.startswith("**x**")  # a short dict stays on one row
+
+
+def test_recipe_sentence_never_calls_the_tiny_settings_the_blogs_recipe():
+    tiny = prose.recipe_sentence({"vlm_model_name": "tiny", "optimizer_lr": 1e-3, "scheduler_warmup_steps": 50,
+                                  "use_state": True, "relative_actions": True, "masking": "whole"})  # fmt: skip
+    assert "the `tiny` backbone at a peak learning rate of 0.001 with 50 warm-up steps" in tiny
+    assert "Only the `full` profile trains the blog's recipe itself" in tiny
+    full = prose.recipe_sentence({"vlm_model_name": "HuggingFaceTB/SmolVLM2-500M-Video-Instruct",
+                                  "optimizer_lr": 5e-5, "use_state": True, "masking": "whole"})  # fmt: skip
+    assert full.startswith("The blog's final PushT recipe") and "Only" not in full
+
+
+def test_off_world_counts_targets_outside_the_512_world():
+    inside = np.array([[10.0, 20.0], [500.0, 3.0]])
+    assert prose.off_world(inside).startswith("All 2 targets lie inside")
+    chunk = np.array([[-103.0, 87.5]] * 9 + [[-103.0, 216.1]])
+    text = prose.off_world(chunk)
+    assert text.startswith("10 of 10 targets lie outside the 512 x 512 world (x from -103 to -103, y from 88 to 216)")
+
+
+def test_masking_example_says_when_draws_masked_nothing():
+    assert "the first 2 draw(s) masked nothing" in prose.masking_example_sentence("whole", 1, 61, tried=3)
+    assert (
+        prose.masking_example_sentence("char", 9, 59, tried=1) == "*char*: 9 of 59 action tokens hidden in this draw."
+    )
+
+
+def test_token_reading_tells_an_untrained_model_from_a_sure_one():
+    near_uniform = prose.token_reading([0.003, 0.004], [0.05, 0.06], vocab=444)
+    assert "close to untrained" in near_uniform and "6% of the model's probability" in near_uniform
+    sure = prose.token_reading([0.9, 0.95], [0.99, 1.0], vocab=444)
+    assert "close to untrained" not in sure and "411 times a uniform guess" in sure
+
+
+def test_attention_reading_calls_a_flat_map_flat():
+    share = np.array([0.12, 0.14])
+    flat = prose.attention_reading(np.array([[0.95, 1.05], [1.0, 1.0]]), share, uniform=0.13)
+    assert "nearly flat" in flat and "between 0.95 and 1.05" in flat
+    peaked = prose.attention_reading(np.array([[0.2, 3.0], [0.4, 0.4]]), share, uniform=0.13)
+    assert "nearly flat" not in peaked and "0.92 to 1.08 times" in peaked
+
+
+def test_drafts_reading_explains_a_slower_fast_decoder():
+    slow = {"acceptance_rate": 0.07, "hf_passes": 168, "fast_passes": 102, "fast_seconds": 9.84, "hf_seconds": 9.46,
+            "proposed": 860}  # fmt: skip
+    text = prose.drafts_reading(slow)
+    assert "1.65x fewer forward passes" in text and "took more time" in text and "needs a trained model" in text
+    fast = slow | {"acceptance_rate": 0.9, "hf_seconds": 30.0}
+    assert "took less time" in prose.drafts_reading(fast) and "trained model" not in prose.drafts_reading(fast)
+
+
+def test_completion_reading_against_chance():
+    weak = {"masked": {"accuracy": 0.22}, "unmasked": {"accuracy": 0.25}}
+    assert "learnt little more than which characters are frequent" in prose.completion_reading(weak, choices=11)
+    strong = {"masked": {"accuracy": 0.8}, "unmasked": {"accuracy": 0.9}}
+    assert "80% against 9% by chance and 90% at unmasked positions (-10 points)" in prose.completion_reading(
+        strong, choices=11
+    )
+
+
+def test_ablation_reading_gives_the_resolution_of_the_run():
+    arm = {"arm": "a", "best": {"n_episodes": 2}, "loss": [[1, 5.0], [6, 4.2]]}
+    text = prose.ablation_reading({"arms": [arm]})
+    assert "*a* 5.00 -> 4.20 (step 6)" in text
+    assert "With 2 episodes per arm" in text and "with the blog's 64 episodes" in text
+
+
+def test_shown_paths_are_relative_to_the_repository():
+    assert shown(repo_root() / "results" / "smoke" / "x.json") == "results/smoke/x.json"
+    assert shown("results/smoke") == "results/smoke"
+    assert shown("/elsewhere/x") == "/elsewhere/x" and shown(None) == "-"
