@@ -15,10 +15,10 @@ only lives in the notebook's metadata. :func:`compact_notebook` rewrites those o
 * consecutive prints of a cell are one stream, with carriage returns applied and terminal colour
   codes removed, and the third-party noise ``make demo`` also filters (:data:`NOISE`:
   torchcodec's tracebacks where FFmpeg's shared libraries are missing, pygame's ``pkg_resources``
-  warning, robosuite's advice to write a private macro file, LeRobot's "Loading weights" line) is
-  left out, line by line; LeRobot's warnings that a relative goal position was clamped (one block
-  per clamped step, with a dict of joint targets) become one sentence, since the chapter counts
-  those clamps itself;
+  warning, robosuite's advice to write a private macro file, LeRobot's "Loading weights" line, a
+  Python warning raised inside an installed package) is left out, line by line; LeRobot's warnings
+  that a relative goal position was clamped (one block per clamped step, with a dict of joint
+  targets) become one sentence at the end of the cell, since the chapter counts those clamps itself;
 * the repository's absolute path is cut from every text output (``/work/x/results/smoke`` reads
   ``results/smoke``): the book is read on other machines.
 
@@ -48,6 +48,9 @@ NOISE = (
     "Loading weights from local directory",  # LeRobot's from_pretrained
 )
 CLAMP_WARNING = "Relative goal position magnitude had to be clamped to be safe."  # LeRobot, once per clamped step
+# A Python warning raised inside an installed package (wandb's, LeRobot's dependencies'): its line and the
+# indented source line Python prints under it. The chapter's own warnings are kept.
+_PACKAGE_WARNING = re.compile(r"^[^\n]*site-packages/[^\n]*: \w*Warning: [^\n]*(\n[ \t]+[^\n]*)?", re.M)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _TQDM_LINE = re.compile(r"^.*\b\d{1,3}%\|.*\|\s*\d+/\d+.*$|^.*:\s+\d{1,3}%\s+\d+/\d+\s+\[.*$", re.M)
 _VIDEO_DATA = re.compile(r"data:video/(?P<ext>[a-z0-9]+);base64,(?P<data>[A-Za-z0-9+/=\s]+)")
@@ -144,9 +147,9 @@ def clean_stream(text: str) -> str:
     """A stream's text as a terminal would leave it, without colour codes, noise or progress bars."""
     text = _ANSI.sub("", re.sub(r"\r+\n", "\n", text))
     text = re.sub(r"[^\n]*\r(?=[^\n])", "", text)  # what a terminal leaves on each line
-    text = _TQDM_LINE.sub("", text)
+    text = _PACKAGE_WARNING.sub("", _TQDM_LINE.sub("", text))
     lines = [line for line in text.split("\n") if not any(n in line for n in NOISE)]
-    return re.sub(r"\n{2,}$", "\n", re.sub(r"\n{3,}", "\n\n", "\n".join(lines)))
+    return re.sub(r"\n{2,}$", "\n", re.sub(r"\n{3,}", "\n\n", "\n".join(lines))).lstrip("\n")
 
 
 def merge_streams(outputs: list) -> list:

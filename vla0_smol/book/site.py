@@ -49,6 +49,9 @@ PAGE_CSS = """
 .md-typeset table:not([class]) th, .md-typeset table:not([class]) td {
   padding: .45em .7em; min-width: 0; white-space: normal; overflow-wrap: break-word; }
 .jupyter-wrapper .jp-RenderedImage img { max-width: 100%; height: auto; }
+.jupyter-wrapper .jp-RenderedHTMLCommon table { font-size: .62rem !important; table-layout: fixed; width: 100%; }
+.jupyter-wrapper .jp-RenderedHTMLCommon th, .jupyter-wrapper .jp-RenderedHTMLCommon td {
+  white-space: normal !important; max-width: 16em; overflow-wrap: break-word; padding: .3em .5em !important; }
 """
 _MAIN_HTML = (
     """{% extends "base.html" %}
