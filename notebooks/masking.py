@@ -78,7 +78,7 @@ display(Markdown("\n".join(f"- {n}" for n in notes)))
 # ## The loss mask, drawn
 #
 # One row per scheme, one square per token of the action text (`·` is the space before an
-# integer, `_` a mask): green squares carry loss, grey ones do not. A whole-action mask replaces
+# integer, `_` a mask): green squares carry loss, yellow ones do not. A whole-action mask replaces
 # all the tokens of one integer by a single `_`, so that row is shorter.
 
 # %%

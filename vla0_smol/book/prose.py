@@ -53,9 +53,9 @@ def masking_example_sentence(name: str, hidden: int, total: int, tried: int) -> 
     """Why the drawn example of a masking scheme masks what it masks."""
     if tried > 1:
         return (
-            f"*{name}*: the first {tried - 1} draw(s) masked nothing (a fraction drawn up to the maximum, "
-            f"times {total} values, rounds down to 0), so the example shows draw {tried}: {hidden} of "
-            f"{total} tokens hidden."
+            f"*{name}*: the first {tried - 1} draw(s) masked nothing (the fraction drawn, up to the maximum, "
+            f"times the chunk's number of integers rounds down to 0), so the example shows draw {tried}: "
+            f"{hidden} of {total} action tokens hidden."
         )
     return f"*{name}*: {hidden} of {total} action tokens hidden in this draw."
 
