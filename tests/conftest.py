@@ -34,6 +34,25 @@ torch.set_num_threads(1)  # this process
 PUSHT_TASK = "Push the T-shaped block onto the T-shaped target."
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _generated_data_outside_the_checkout(tmp_path_factory):
+    """Datasets the code under test generates go to a temporary folder, fresh for each run.
+
+    ``$VLA0_SMOL_DATA_DIR`` (vla0_smol.datasets) is read by every default data folder, and by the
+    kernels papermill starts, which inherit it: nothing is written to the checkout's ``data/``,
+    and nothing built there by older code is reused.
+    """
+    from vla0_smol.datasets import DATA_DIR_ENV
+
+    before = os.environ.get(DATA_DIR_ENV)
+    os.environ[DATA_DIR_ENV] = str(tmp_path_factory.mktemp("generated_data"))
+    yield
+    if before is None:
+        os.environ.pop(DATA_DIR_ENV, None)
+    else:
+        os.environ[DATA_DIR_ENV] = before
+
+
 @pytest.fixture(autouse=True)
 def _restore_process_state():
     """Put back the torch thread count and the SIGTERM handler a test (or the code it ran) changed."""

@@ -71,6 +71,7 @@ def pusht_data(tmp_path_factory) -> Path:
 
 # ----------------------------------------------------------------- lerobot-train, bf16, resume
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # subprocesses with their own limits
 def test_lerobot_train_bf16_then_resume(pusht_data, tmp_path):
     """``--policy.dtype=bfloat16``: LeRobot trains under bf16 autocast (on the CPU too); it used
     to crash on the first forward. Two steps, a checkpoint, then a resumed run to four."""
@@ -173,6 +174,7 @@ def test_train_libero_on_two_processes_then_resumes_without_the_venv_activated(t
 
 # ----------------------------------------------------------------- the README's commands
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # subprocesses with their own limits
 def test_readme_lerobot_train_and_eval_commands(pusht_data, tmp_path):
     """The README's PushT ``lerobot-train`` then ``lerobot-eval``, as written except data, backbone,
     sizes and device. The checkpoint must evaluate without a ``--policy.default_task`` flag
@@ -202,6 +204,7 @@ def test_readme_lerobot_train_and_eval_commands(pusht_data, tmp_path):
 
 # ----------------------------------------------------------------- lerobot-eval on LIBERO
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # subprocesses with their own limits
 def test_lerobot_eval_libero_sees_the_trained_image_size(tmp_path):
     """A checkpoint trained at 256 px (HuggingFaceVLA/libero's size), evaluated by ``lerobot-eval
     --env.type=libero`` on one official task. LeRobot renders 360 px by default: the policy resizes

@@ -7,10 +7,23 @@ or Ctrl-C mid-way never leaves a dataset that looks finished, and a finished one
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+
+DATA_DIR_ENV = "VLA0_SMOL_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    """Where generated datasets go when the caller names no folder: ``$VLA0_SMOL_DATA_DIR``, else ``data``.
+
+    The variable moves every generated dataset elsewhere (the test suite points it at a temporary
+    folder, so that nothing lands in the checkout and no data built by older code is reused); the
+    book's chapters read it through :func:`vla0_smol.book.paths.data_dir`.
+    """
+    return Path(os.environ.get(DATA_DIR_ENV) or "data")
 
 
 def build_once(root: Path, build: Callable[[Path], object]) -> Path:

@@ -2,24 +2,13 @@
 
 import json
 import subprocess
-import sys
+
+import pytest
 
 
-def test_demo_smoke_writes_the_summary(tmp_path):
-    out = tmp_path / "demo"
-    cmd = [
-        sys.executable,
-        "-m",
-        "vla0_smol.book.cli",
-        "demo",
-        "--profile",
-        "smoke",
-        "--out",
-        str(out),
-        "--data-dir",
-        str(tmp_path / "data"),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+@pytest.mark.timeout(1200)
+def test_demo_smoke_writes_the_summary(smoke_demo, tmp_path):
+    proc, out = smoke_demo.proc, smoke_demo.out
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     for key in ("expert", "random", "trained"):
@@ -49,11 +38,18 @@ def test_demo_smoke_writes_the_summary(tmp_path):
     # --checkpoint: the run just trained (its folder; resolved to checkpoints/last/pretrained_model)
     # is evaluated on the same seeds, without demonstrations or training
     again = tmp_path / "again"
+    cmd = smoke_demo.command
     cmd = [*cmd[: cmd.index("--out")], "--out", str(again), "--checkpoint", str(out / "train")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     given = json.loads((again / "summary.json").read_text())
     assert given["checkpoint"] == str(out / "train" / "checkpoints" / "last" / "pretrained_model")
-    assert set(given["stage_seconds"]) == {"checkpoint", "eval expert", "eval random", "eval hold still", "eval trained"}
+    assert set(given["stage_seconds"]) == {
+        "checkpoint",
+        "eval expert",
+        "eval random",
+        "eval hold still",
+        "eval trained",
+    }
     assert given["trained"]["episodes"] == summary["trained"]["episodes"]  # same weights, same seeds
     assert not (again / "train").exists() and "| given checkpoint |" in proc.stdout

@@ -13,10 +13,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_results_dir_defaults_to_results_profile_at_the_root(tmp_path, monkeypatch):
+    from vla0_smol.book import paths
+    from vla0_smol.datasets import DATA_DIR_ENV, default_data_dir
+
     monkeypatch.chdir(tmp_path)  # as a kernel started in another folder
-    assert repo_root() == ROOT and data_dir() == ROOT / "data"
-    assert results_dir("smoke") == ROOT / "results" / "smoke"
-    assert results_dir("cpu") == ROOT / "results" / "cpu"  # only the profile changed: its own folder
+    monkeypatch.delenv(DATA_DIR_ENV)
+    assert repo_root() == ROOT and data_dir() == ROOT / "data" and default_data_dir() == Path("data")
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "d"))  # the test suite's: nothing in the checkout
+    assert data_dir() == default_data_dir() == tmp_path / "d"
+    made = tmp_path / "checkout"
+    monkeypatch.setattr(paths, "repo_root", lambda: made)  # results_dir creates its folder: not in ROOT
+    assert results_dir("smoke") == made / "results" / "smoke"
+    assert results_dir("cpu") == made / "results" / "cpu"  # only the profile changed: its own folder
     assert results_dir("smoke", tmp_path / "x") == tmp_path / "x" and (tmp_path / "x").is_dir()
     assert not list(tmp_path.glob("results*"))
 

@@ -35,32 +35,57 @@ def test_pair_in_sync_and_outputs_stripped(script):
         assert f"{name} = " in params[0].source
 
 
-@pytest.mark.slow
-def test_every_recipe_runs_at_the_smoke_profile(tmp_path):
-    runs = run_recipes("smoke", results_dir=tmp_path)
-    failed = {r.name: r.error for r in runs if r.error}
-    assert not failed, failed
-    assert [r.name for r in runs] == RECIPES
-    out = tmp_path / "smoke"
-    tables = (out / "tables.md").read_text()
-    for recipe in [r for r in RECIPES if r.startswith("ablation_")]:
-        summary = json.loads((out / f"{recipe}.json").read_text())
-        assert summary["profile"] == "smoke" and summary["arms"]
-        assert all(0 <= a["success_rate"] <= 1 for a in summary["arms"])
+TUTORIALS = ["quickstart", "action_as_text", "masking", "grammar", "ensembling", "blog_tables"]
+
+
+def _ablation(out: Path, recipe: str) -> None:
+    summary = json.loads((out / f"{recipe}.json").read_text())
+    assert summary["profile"] == "smoke" and summary["arms"]
+    assert all(0 <= a["success_rate"] <= 1 for a in summary["arms"])
+
+
+def _libero(out: Path, recipe: str) -> None:
     libero = json.loads((out / "libero.json").read_text())
     assert libero["profile"] == "smoke" and libero["episodes"] and libero["wall_s"] > 0
     assert all({"suite", "task_id", "init_state", "success", "steps"} <= set(e) for e in libero["episodes"])
     assert libero["benchmark"]["offline_assets"] and libero["benchmark"]["asset_files_verified"] > 500
+
+
+def _so100(out: Path, recipe: str) -> None:
     so100 = json.loads((out / "so100_deploy.json").read_text())
     assert so100["profile"] == "smoke" and so100["steps"] == so100["deploy"]["steps"] > 0
     assert {"clamp_activations", "watchdog_holds"} <= set(so100)
     assert so100["preflight"]["ok"] and so100["panel"]["mode"] == "text"  # headless: the panel's text lines
     assert so100["panel"]["seen"] + so100["panel"]["dropped"] == so100["steps"] and so100["dry_run"] is False
+
+
+def _tables(out: Path, recipe: str) -> None:
+    tables = (out / "tables.md").read_text()
     assert "(no result" not in tables
-    for recipe in ["quickstart", "action_as_text", "masking", "grammar", "ensembling", "blog_tables"]:
-        record = json.loads((out / f"{recipe}.json").read_text())
-        assert record["kind"] == "run record" and record["ok"] and record["seconds"] > 0
     assert tables.count("profile **smoke**") == 7  # the six PushT ablations and LIBERO
+
+
+def _record(out: Path, recipe: str) -> None:
+    record = json.loads((out / f"{recipe}.json").read_text())
+    assert record["kind"] == "run record" and record["ok"] and record["seconds"] > 0
+
+
+CHECKS = {"libero": [_libero], "so100_deploy": [_so100], "blog_tables": [_record, _tables]}
+CHECKS |= {r: [_ablation] for r in RECIPES if r.startswith("ablation_")}
+CHECKS |= {r: [_record] for r in TUTORIALS if r not in CHECKS}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # the first of these runs the whole book (the session's smoke_book)
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipe_runs_at_the_smoke_profile(smoke_book, recipe):
+    """Each recipe of the book, executed once per session by ``recipes run --profile smoke``."""
+    assert smoke_book.order == RECIPES  # every recipe ran, blog_tables last
+    assert smoke_book.errors[recipe] is None, (
+        f"{recipe}: {smoke_book.errors[recipe]} (log: {smoke_book.out / 'logs' / (recipe + '.log')})"
+    )
+    for check in CHECKS.get(recipe, []):
+        check(smoke_book.out, recipe)
 
 
 def test_unknown_recipe_is_named():

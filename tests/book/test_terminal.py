@@ -1,17 +1,16 @@
 """``make demo``'s terminal: one line on the video backend, no third-party tracebacks or warnings."""
 
 import logging
-import subprocess
-import sys
 import warnings
+
+import pytest
 
 from vla0_smol.book.terminal import choose_video_backend, quiet_terminal
 
 
-def test_demo_output_is_free_of_third_party_noise(tmp_path):
-    cmd = [sys.executable, "-m", "vla0_smol.book.cli", "demo", "--profile", "smoke"]
-    cmd += ["--out", str(tmp_path / "demo"), "--data-dir", str(tmp_path / "data")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+@pytest.mark.timeout(1200)
+def test_demo_output_is_free_of_third_party_noise(smoke_demo):
+    proc = smoke_demo.proc  # the smoke demo, run once for this test and test_demo.py
     assert proc.returncode == 0, proc.stderr[-3000:]
     both = proc.stdout + proc.stderr
     assert "Traceback" not in both, both[:3000]

@@ -30,6 +30,7 @@ from ..pusht.profiles import pusht_profile
 from ..results import save_json
 from ..training import read_metrics
 from .evidence import successes
+from .paths import data_dir as paths_data_dir
 from .report import plot_checkpoint_curves
 
 
@@ -204,7 +205,7 @@ def run_grid(
     seed: int = 0,
     seeds: int = 1,
     results_dir: Path = Path("results"),
-    data_dir: Path = Path("data"),
+    data_dir: Path | None = None,
     progress: bool = True,
     references: bool = True,
 ) -> dict:
@@ -218,7 +219,7 @@ def run_grid(
         seeds: training seeds per arm: ``seed, seed + 1, ...``; each has its own demonstrations
             and evaluation episodes, shared by every arm and reference.
         results_dir: the ``results/`` folder (``<profile>/`` is made under it).
-        data_dir: where demonstrations are built.
+        data_dir: where demonstrations are built (None: :func:`~vla0_smol.book.paths.data_dir`).
         progress: progress bars.
         references: measure the reference controllers too.
     """
@@ -230,6 +231,7 @@ def run_grid(
     prof = pusht_profile(profile)
     out_dir = Path(results_dir) / profile
     seed_list = list(range(seed, seed + seeds))
+    data_dir = Path(data_dir) if data_dir is not None else paths_data_dir()
     datasets = {s: pusht_dataset(prof, data_dir, seed=s) for s in seed_list}
     rows = []
     for arm in arms:

@@ -7,7 +7,10 @@ and ``data/`` are the same folders in every case and nothing lands beside the no
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from ..datasets import DATA_DIR_ENV
 
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # vla0_smol/book/paths.py -> the checkout
 
@@ -46,8 +49,13 @@ def results_dir(profile: str, out_dir: str | Path | None = None) -> Path:
 
 
 def data_dir() -> Path:
-    """``data/`` at the repository root: generated demonstrations and datasets, shared by chapters."""
-    return repo_root() / "data"
+    """``data/`` at the repository root: generated demonstrations and datasets, shared by chapters.
+
+    ``$VLA0_SMOL_DATA_DIR`` (:data:`vla0_smol.datasets.DATA_DIR_ENV`), when set, replaces it: a
+    kernel started by ``recipes run`` inherits it (the test suite's temporary folder).
+    """
+    other = os.environ.get(DATA_DIR_ENV)
+    return Path(other).resolve() if other else repo_root() / "data"
 
 
 def shown(path: str | Path | None) -> str:

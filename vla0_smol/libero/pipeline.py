@@ -24,7 +24,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..datasets import build_once
+from ..datasets import build_once, default_data_dir
 from ..results import save_json
 from ..training import (
     LAST_CONFIG,
@@ -66,15 +66,18 @@ def require_libero_dataset(repo_id: str = LIBERO_DATASET, root: Path | None = No
     return None
 
 
-def libero_dataset(profile: LiberoProfile, data_dir: Path = Path("data")) -> tuple[str, Path | None]:
-    """``(repo_id, root)`` of the profile's training data, recording the local dataset if missing."""
+def libero_dataset(profile: LiberoProfile, data_dir: Path | None = None) -> tuple[str, Path | None]:
+    """``(repo_id, root)`` of the profile's training data, recording the local dataset if missing.
+
+    ``data_dir`` defaults to :func:`~vla0_smol.datasets.default_data_dir`.
+    """
     if not profile.dataset_repo_id.startswith("local/"):
         return profile.dataset_repo_id, require_libero_dataset(profile.dataset_repo_id)
     from .dataset import make_libero_dataset
 
     tasks = "-".join(map(str, profile.scripted_task_ids))
     name = f"libero_{profile.scripted_suite}_t{tasks}_n{profile.scripted_episodes}_f{profile.scripted_frames}"
-    root = Path(data_dir) / f"{name}_{profile.image_size}px"
+    root = Path(data_dir or default_data_dir()) / f"{name}_{profile.image_size}px"
     repo_id = f"local/{root.name}"
     sizes = (profile.scripted_task_ids, profile.scripted_episodes, profile.scripted_frames, profile.image_size)
     build_once(root, lambda tmp: make_libero_dataset(tmp, profile.scripted_suite, *sizes, repo_id))
@@ -226,7 +229,7 @@ def run_libero(
     profile: str | LiberoProfile,
     out_dir: Path,
     seed: int = 0,
-    data_dir: Path = Path("data"),
+    data_dir: Path | None = None,
     wandb: str = "offline",
     checkpoint: str | Path = "",
 ) -> dict:
