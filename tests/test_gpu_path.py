@@ -5,8 +5,8 @@ The end-to-end rehearsals through LeRobot's command lines are in ``test_rehearsa
 
 import pytest
 import torch
-from conftest import PUSHT_STATS, PUSHT_TASK, make_policy, pusht_batch, pusht_config, synthetic_pusht_dataset
 from lerobot.configs import FeatureType, PolicyFeature
+from testkit import PUSHT_STATS, PUSHT_TASK, make_policy, pusht_batch, pusht_config, synthetic_pusht_dataset
 
 import vla0_smol.modeling_vla0_smol as modeling
 from vla0_smol import VLA0SmolConfig, VLA0SmolPolicy

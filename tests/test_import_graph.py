@@ -101,3 +101,36 @@ def test_the_checker_refuses_what_the_rules_forbid():
     assert not allowed(room("vla0_smol.pusht.demos"), room("vla0_smol.book"))  # benchmark -> book
     assert allowed(room("vla0_smol.so100.arm"), room("vla0_smol.training"))  # benchmark -> shared helper
     assert allowed(room("vla0_smol.book.cli"), room("vla0_smol.libero.pipeline"))  # book -> anything
+
+
+def conftest_imports(source: str) -> list[int]:
+    """Lines of ``source`` that import the module ``conftest`` (``import conftest``, ``from conftest import``)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module == "conftest" and not node.level:
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Import) and any(a.name == "conftest" for a in node.names):
+            lines.append(node.lineno)
+    return lines
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("from conftest import x", [1]),
+        ("import os\nimport conftest", [2]),
+        ("from testkit import x\nfrom .conftest import y", []),
+    ],
+)
+def test_the_conftest_checker_sees_both_import_forms(source, expected):
+    assert conftest_imports(source) == expected
+
+
+def test_no_test_imports_a_conftest():
+    """Shared helpers live in ``tests/testkit.py``: with ``tests/conftest.py`` and ``tests/book/conftest.py``
+    both on ``sys.path``, ``from conftest import`` picks one by collection order, and a full run's
+    collection failed on it (7 modules, CI 2026-12-02) while the same files passed one by one."""
+    offenders = {
+        str(p.relative_to(ROOT)): conftest_imports(p.read_text()) for p in sorted((ROOT / "tests").rglob("*.py"))
+    }
+    assert {p: lines for p, lines in offenders.items() if lines} == {}

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import PUSHT_STATS, make_policy, pusht_batch, pusht_config
+from testkit import PUSHT_STATS, make_policy, pusht_batch, pusht_config
 from transformers import AutoConfig, AutoModelForImageTextToText
 
 from vla0_smol import VLA0SmolPolicy

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import synthetic_pusht_dataset
+from testkit import synthetic_pusht_dataset
 
 BIN = Path(sys.executable).parent
 README = Path(__file__).resolve().parents[1] / "README.md"

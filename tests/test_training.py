@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import tiny_train_spec
 from safetensors.torch import load_file
+from testkit import tiny_train_spec
 
 from vla0_smol.datasets import build_once
 from vla0_smol.training import (

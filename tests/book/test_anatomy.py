@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import make_policy
+from testkit import make_policy
 
 from vla0_smol.book import anatomy
 from vla0_smol.book import anatomy_figures as figs

@@ -1,7 +1,7 @@
 """Decode calls per episode: ceil(steps / n) with chunks, one per step with temporal ensembling."""
 
 import pytest
-from conftest import make_policy
+from testkit import make_policy
 
 from vla0_smol.book.decode_cost import (
     decode_sentence,

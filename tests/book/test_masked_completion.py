@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import make_policy, pusht_batch
+from testkit import make_policy, pusht_batch
 
 from vla0_smol import MaskingConfig
 from vla0_smol.book.ablation import arm_checkpoint
