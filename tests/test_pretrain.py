@@ -103,6 +103,50 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path):
     assert provenance["steps"] == 4 and set(provenance["final_metrics"]) == set(pd.MIXTURE)
 
 
+def test_a_signal_inside_the_optimizer_step_checkpoints_a_whole_step(tmp_path, monkeypatch):
+    """SIGTERM landing inside ``opt.step()`` (after the weights moved, before the step counter did)
+    must not save those weights under the previous step: the run stops where the step ends, and the
+    resumed run ends with the weights of one never stopped."""
+    import os
+    import signal
+
+    common = dict(batch_size=2, steps=4, warmup=1, log_every=1, eval_every=1000, save_every=1000, threads=1)
+    common["eval_size"] = 2
+    real_step, calls = torch.optim.AdamW.step, []
+
+    def step_then_signal(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered here: the update is done, the counter is not
+        return out
+
+    run = PretrainConfig(out_dir=str(tmp_path / "b"), export_dir=str(tmp_path / "eb"), **common)
+    monkeypatch.setattr(torch.optim.AdamW, "step", step_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(run, progress=lambda s: None)
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 2
+    pretrain(run, progress=lambda s: None)
+    pretrain(PretrainConfig(out_dir=str(tmp_path / "a"), export_dir=str(tmp_path / "ea"), **common), lambda s: None)
+    wa, wb = load_vlm(str(tmp_path / "ea")).state_dict(), load_vlm(str(tmp_path / "eb")).state_dict()
+    assert [k for k in wa if not torch.equal(wa[k], wb[k])] == []
+
+
+def test_a_second_signal_stops_at_once_and_says_the_last_checkpoint_stands():
+    from vla0_smol.presets.pretrain import StepBoundary
+
+    said = []
+    boundary = StepBoundary(said.append)
+    boundary.handle(15, None)  # the first: noted
+    assert boundary.requested and not boundary.immediate and "end of this step" in said[0]
+    with pytest.raises(KeyboardInterrupt):
+        boundary.handle(15, None)  # the second: now
+    assert boundary.immediate
+    with pytest.raises(KeyboardInterrupt):
+        boundary.check()
+
+
 def test_a_frozen_vision_side_is_left_untouched_by_pretraining(tmp_path):
     """``vision_lr_scale=0``: encoder and connector keep their initial weights; the LM still learns."""
     cfg = PretrainConfig(

@@ -24,6 +24,7 @@ import math
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -272,30 +273,64 @@ def pretrain(cfg: PretrainConfig, progress=print) -> dict:
     put back as they were when it returns or raises (a caller in the same process, e.g. a
     notebook or a test session, keeps its own).
     """
-    with restore_on_exit(cfg.threads):
-        return _pretrain(cfg, progress)
+    with restore_on_exit(cfg.threads, progress) as boundary:
+        return _pretrain(cfg, progress, boundary)
+
+
+class StepBoundary:
+    """Ctrl-C and SIGTERM while a step runs: noted, and acted on where the step ends.
+
+    A ``KeyboardInterrupt`` raised inside ``opt.step()`` would leave some tensors updated and the
+    step counter not; the checkpoint saved then would resume to other weights than an
+    uninterrupted run. So the first signal only sets ``requested``; the training loop calls
+    :meth:`check` after each whole step (and its save), which raises ``KeyboardInterrupt`` there.
+    A second signal raises at once (``immediate``): the loop then keeps its last checkpoint.
+    """
+
+    def __init__(self, progress=print):
+        self.requested = False
+        self.immediate = False
+        self.progress = progress
+
+    def handle(self, signum, frame):
+        if self.requested:
+            self.immediate = True
+            raise KeyboardInterrupt
+        self.requested = True
+        self.progress("stopping at the end of this step (press Ctrl-C again to stop now and lose it)")
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
-def restore_on_exit(threads: int):
-    """Run with ``threads`` torch threads (0: unchanged) and SIGTERM raising KeyboardInterrupt.
+def restore_on_exit(threads: int, progress=print):
+    """Run with ``threads`` torch threads (0: unchanged); Ctrl-C and SIGTERM stop at a step boundary.
 
-    So ``kill`` checkpoints as Ctrl-C does; both are put back as they were on exit.
+    Yields the :class:`StepBoundary` the loop checks, so ``kill`` checkpoints as Ctrl-C does, with
+    the weights of a whole step. The thread count and both handlers are put back on exit. Outside
+    the main thread (where Python cannot install handlers) the signals keep their behaviour.
     """
-    before, on_term = torch.get_num_threads(), signal.getsignal(signal.SIGTERM)
+    before = torch.get_num_threads()
+    boundary = StepBoundary(progress)
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.getsignal(sig)
+            signal.signal(sig, boundary.handle)
     if threads:
         torch.set_num_threads(threads)
-    if on_term is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        yield
+        yield boundary
     finally:
         torch.set_num_threads(before)
-        if on_term is not None and signal.getsignal(signal.SIGTERM) is not on_term:
-            signal.signal(signal.SIGTERM, on_term)
+        for sig, handler in handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
-def _pretrain(cfg: PretrainConfig, progress) -> dict:
+def _pretrain(cfg: PretrainConfig, progress, boundary: StepBoundary) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
@@ -358,9 +393,13 @@ def _pretrain(cfg: PretrainConfig, progress) -> dict:
                     progress(f"  stop: {stopped}")
             if step % cfg.save_every == 0 or stopped:
                 ckpt.save(vlm, opt, step, time.time() - start, stopped)
+            boundary.check()  # Ctrl-C or SIGTERM during this step: stop here, the step whole
     except KeyboardInterrupt:
-        ckpt.save(vlm, opt, step, time.time() - start)
-        progress(f"interrupted: checkpoint at step {step}; run the same command to resume")
+        if boundary.immediate:  # stopped inside a step: its weights are half-updated, keep the last save
+            progress("interrupted inside a step: the last checkpoint stands; run the same command to resume")
+        else:
+            ckpt.save(vlm, opt, step, time.time() - start)
+            progress(f"interrupted: checkpoint at step {step}; run the same command to resume")
         raise
     ckpt.save(vlm, opt, step, time.time() - start, stopped)  # a threshold stop is final, a step cap is not
     reason = stopped or f"step cap {last} reached"

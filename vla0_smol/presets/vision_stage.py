@@ -119,7 +119,7 @@ def train_vision(cfg: VisionConfig, progress=print) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     metrics = out / "metrics.jsonl"
-    with restore_on_exit(cfg.threads):
+    with restore_on_exit(cfg.threads, progress) as boundary:
         torch.manual_seed(cfg.seed)
         processor = load_processor(cfg.base)
         questions = Questions(processor)
@@ -207,9 +207,13 @@ def train_vision(cfg: VisionConfig, progress=print) -> dict:
                         stopped += f"angle {err['angle_deg']:.1f} deg within the thresholds at step {step}"
                 if step % cfg.save_every == 0 or stopped:
                     save()
+                boundary.check()  # Ctrl-C or SIGTERM during this step: stop here, the step whole
         except KeyboardInterrupt:
-            save()
-            progress(f"vision: interrupted, checkpoint at step {step}; run the same command to resume")
+            if boundary.immediate:
+                progress("vision: interrupted inside a step: the last checkpoint stands")
+            else:
+                save()
+                progress(f"vision: interrupted, checkpoint at step {step}; run the same command to resume")
             raise
         save()
         seconds = time.time() - start
