@@ -65,7 +65,9 @@ class PretrainConfig:
     eval_every: int = 1000
     eval_size: int = 16  # fresh questions per skill at each evaluation
     save_every: int = 250
-    threads: int = 1  # torch threads; on 2 shared cores one thread was faster than two
+    # torch threads; 0: torch's default, one per core (1.46x one thread's speed on an idle 2-core
+    # machine, benchmarks/pretrain_step.py); 1 when another job shares the cores
+    threads: int = 0
     # learning-rate factor of the vision encoder and connector (0: frozen). Trained at the full
     # rate from random init, they collapsed to an image-independent output within 250 steps
     # (docs/tiny-learning.md, "Fourth round"), after which nothing could be grounded.

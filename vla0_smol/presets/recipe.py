@@ -59,7 +59,9 @@ class RecipeConfig:
     out_dir: str = "outputs/pretrain"  # one folder per stage (checkpoints, metrics.jsonl, preset/)
     export_dir: str = str(PRETRAINED_DIR)  # the tiny-pretrained preset written at the end
     seed: int = 0
-    threads: int = 1  # torch threads; on 2 shared cores one thread per job is fastest
+    # torch threads; 0: torch's default, one per core (1.46x one thread's speed on an idle 2-core
+    # machine, benchmarks/pretrain_step.py); 1 when another job shares the cores
+    threads: int = 0
     batch_size: int = 32
     numbers_steps: int = 1500  # step caps of the four stages
     vision_steps: int = 8000  # cheap: no language model (about 2.5 min per 1,000 steps on one core)

@@ -61,7 +61,9 @@ class VisionConfig:
     stop_block_error: float = 10.0
     stop_agent_error: float = 15.0
     stop_angle_error: float = 10.0
-    threads: int = 1
+    # torch threads; 0: torch's default, one per core (1.46x one thread's speed on an idle 2-core
+    # machine, benchmarks/pretrain_step.py); 1 when another job shares the cores
+    threads: int = 0
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1:
