@@ -18,11 +18,14 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = sub.add_parser("demo", help="scripted PushT demonstrations -> train the tiny preset -> evaluate")
     demo.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "full"])
-    demo.add_argument("--out", type=Path, default=Path("results/demo"))
+    demo.add_argument("--out", type=Path, default=None, help="default: results/demo (results/demo_long with --long)")
     demo.add_argument("--data-dir", type=Path, default=Path("data"))
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument(
         "--checkpoint", default="", help="evaluate this checkpoint (folder or hub id; vla0_smol or vla0), no training"
+    )
+    demo.add_argument(
+        "--long", action="store_true", help="cpu profile only: train about an hour and evaluate 64 episodes"
     )
 
     recipes = sub.add_parser("recipes", help="the recipe book (papermill)")
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         quiet_terminal()  # one line on video decoding; torchcodec's tracebacks and pygame's warning filtered
         from .demo import run_demo
 
-        run_demo(args.out, args.profile, args.seed, args.data_dir, checkpoint=args.checkpoint)
+        out = args.out or Path("results/demo_long" if args.long else "results/demo")
+        run_demo(out, args.profile, args.seed, args.data_dir, checkpoint=args.checkpoint, long=args.long)
         return 0
     if args.command == "convert":
         return convert_command(args.src, args.dst, args.backbone)

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..pusht.checkpoints import evaluate_every_checkpoint, load_evaluation, prune_training_states
 from ..pusht.evaluation import ExpertController, HoldStillController, RandomController, evaluate_pusht
 from ..pusht.pipeline import evaluate_checkpoint, pusht_dataset, train_pusht
-from ..pusht.profiles import pusht_profile
+from ..pusht.profiles import long_profile, pusht_profile
 from ..results import save_json
 from .evidence import mean_interval, wilson_interval
 from .report import plot_checkpoint_curve, plot_training_loss
@@ -30,11 +30,15 @@ def run_demo(
     seed: int = 0,
     data_dir: Path = Path("data"),
     checkpoint: str | Path = "",
+    long: bool = False,
 ):
-    """Run the demo; return the summary that is also written to ``out/summary.json``."""
+    """Run the demo; return the summary that is also written to ``out/summary.json``.
+
+    ``long``: the `cpu` profile's longer run (:func:`~vla0_smol.pusht.profiles.long_profile`).
+    """
     from ..convert import resolve_checkpoint
 
-    prof = pusht_profile(profile)
+    prof = long_profile(pusht_profile(profile)) if long else pusht_profile(profile)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
@@ -70,12 +74,14 @@ def run_demo(
             lambda: evaluate_every_checkpoint(out / "train", prof, eval_seed, video_dir=out / "videos"),
         )
         trained = load_evaluation(sweep["last"])
-        title = f"tiny VLA-0-Smol on PushT ({profile} profile)"
+        title = f"tiny VLA-0-Smol on PushT ({profile} profile{', long run' if long else ''})"
         plot_training_loss(out / "train", out / "train_loss.png", title=title)
         plot_checkpoint_curve(sweep["checkpoints"], out / "checkpoints.png", title=f"{title}: every checkpoint")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary = {
         "profile": profile,
+        "long": long,
+        "train_steps": None if given else prof.steps,
         "model": trained["config"]["vlm_model_name"],
         "seed": seed,
         "checkpoint_argument": given or None,
@@ -123,7 +129,7 @@ def table(summary: dict) -> str:
     n = summary["trained"]["n_episodes"]
     rows = [
         f"PushT, {n} episodes, seeds {summary['eval_seeds'][0]}-{summary['eval_seeds'][1]} "
-        f"(profile {summary['profile']}, model {summary['model']})",
+        f"(profile {summary['profile']}{', long run' if summary.get('long') else ''}, model {summary['model']})",
         "",
         "| controller | success rate [95% Wilson] | mean max coverage [95% t] |",
         "|---|---|---|",

@@ -125,3 +125,19 @@ def pusht_profile(name: str) -> PushTProfile:
     if name not in PUSHT:
         raise ValueError(f"profile must be one of {PROFILES}, got {name!r}")
     return PUSHT[name]
+
+
+# `vla0-smol demo --long` (issue #27): the `cpu` profile trained three times as long and evaluated
+# on 64 episodes, the run that has to show a success (the demo's 15 minutes are for coverage).
+# 3,600 steps of batch 32 are about 55 minutes of training on an idle 2-core machine at the 0.9 s
+# per step of benchmarks/train_step.py; six checkpoints, every one evaluated.
+LONG_STEPS = 3600
+LONG_EPISODES = 64
+
+
+def long_profile(prof: PushTProfile, steps: int = LONG_STEPS, episodes: int = LONG_EPISODES) -> PushTProfile:
+    """``prof`` (the `cpu` profile) trained ``steps`` steps, its schedule stretched, on ``episodes``."""
+    if prof.name != "cpu":
+        raise ValueError(f"--long extends the cpu profile, got profile {prof.name!r}")
+    longer = replace(prof, steps=steps, save_freq=steps // 6, eval_episodes=episodes)
+    return longer.with_policy(scheduler_decay_steps=steps)
