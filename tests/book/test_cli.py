@@ -4,6 +4,8 @@ import importlib
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from vla0_smol.book.recipes import RECIPES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,3 +49,14 @@ def test_recipes_run_refuses_a_parameter_no_recipe_declares(tmp_path, capsys):
     argv = ["recipes", "run", "--only", "quickstart", "--results-dir", str(tmp_path), "-p", "chekpoint", "x"]
     assert main(argv) == 2
     assert "'chekpoint'" in capsys.readouterr().err and not (tmp_path / "smoke").exists()
+
+
+@pytest.mark.timeout(300)
+def test_recipes_run_fails_a_cell_past_its_timeout(tmp_path, capsys):
+    """``--cell-timeout``: a hung or slow cell fails its recipe, named in the summary, instead of hanging."""
+    from vla0_smol.book.cli import main
+
+    argv = ["recipes", "run", "--only", "grammar", "--results-dir", str(tmp_path), "--cell-timeout", "1"]
+    assert main(argv) == 1  # importing torch alone takes more than a second
+    out = capsys.readouterr().out
+    assert "grammar:" in out and "timed out" in out.lower(), out[-1500:]

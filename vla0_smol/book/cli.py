@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
         help="a recipe parameter (a string), e.g. -p checkpoint olegbalakhnov/libero_vla0_final; repeatable",
     )  # fmt: skip
+    run.add_argument(
+        "--cell-timeout", type=int, default=None, metavar="SECONDS",
+        help="fail a recipe whose cell runs longer than this (default: none; a cpu or full cell can take hours)",
+    )  # fmt: skip
     recipes_sub.add_parser("list", help="list the recipes in reading order")
 
     book_cmd = sub.add_parser("book", help="the executed book: notebooks with outputs and a static site")
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(book.RECIPES))
         return 0
     try:
-        return book.main(args.profile, args.only, args.seed, args.results_dir, parameters=dict(args.parameter))
+        return book.main(args.profile, args.only, args.seed, args.results_dir, dict(args.parameter), args.cell_timeout)
     except ValueError as err:  # an unknown recipe or parameter, named
         print(f"vla0-smol recipes run: error: {err}", file=sys.stderr)
         return 2

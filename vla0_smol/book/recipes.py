@@ -235,9 +235,14 @@ def check_parameters(names: list[str], extra: dict | None, recipes_dir: Path = R
 
 
 def main(
-    profile: str, only: list[str] | None, seed: int, results_dir: Path | None = None, parameters: dict | None = None
+    profile: str,
+    only: list[str] | None,
+    seed: int,
+    results_dir: Path | None = None,
+    parameters: dict | None = None,
+    cell_timeout: int | None = None,
 ) -> int:
-    runs = run_recipes(profile, only, seed, results_dir, parameters=parameters)
+    runs = run_recipes(profile, only, seed, results_dir, timeout=cell_timeout, parameters=parameters)
     failed = [r for r in runs if r.error]
     print(f"\n{len(runs) - len(failed)} passed, {len(failed)} failed")
     out = (Path(results_dir).resolve() if results_dir else ROOT / "results") / profile
