@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=16, help="validation episodes per checkpoint")
     parser.add_argument("--max-steps", type=int, default=300, help="evaluation episode limit")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--processes", type=int, default=None, help="training processes (default: the profile's 2)")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -128,6 +129,8 @@ def main() -> None:
     demos = args.demos or prof.expert_episodes
     fields = {"vlm_model_name": args.backbone, "optimizer_lr": args.lr, "vision_lr_scale": args.vision_lr_scale}
     prof = replace(prof, steps=args.steps, save_freq=max(1, args.steps // args.checkpoints), expert_episodes=demos)
+    if args.processes:  # e.g. 1 when another job holds the other core; the batch stays the profile's
+        prof = replace(prof, train_processes=args.processes, train_threads=1)
     # actions stay relative to the agent (state dims 0, 1), not to the block
     prof = prof.with_policy(**fields, scheduler_decay_steps=args.steps, relative_state_index=[0, 1])
     repo_id = f"local/pusht_expert_block_n{demos}_s{args.seed}"
