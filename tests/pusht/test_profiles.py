@@ -34,3 +34,11 @@ def test_demo_long_writes_beside_the_demo_not_over_it(monkeypatch, tmp_path):
     assert str(seen["out"]) == "results/demo_long" and seen["long"] is True
     cli.main(["demo"])
     assert str(seen["out"]) == "results/demo" and seen["long"] is False
+
+
+def test_demo_long_with_another_profile_is_refused_naming_the_option(capsys):
+    from vla0_smol.book import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["demo", "--long", "--profile", "smoke"])
+    assert exit_.value.code == 2 and "--long" in capsys.readouterr().err

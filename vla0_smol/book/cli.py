@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         quiet_terminal()  # one line on video decoding; torchcodec's tracebacks and pygame's warning filtered
         from .demo import run_demo
 
+        if args.long and args.profile != "cpu":
+            parser.error(f"--long extends the cpu profile, not --profile {args.profile}")
         out = args.out or Path("results/demo_long" if args.long else "results/demo")
         run_demo(out, args.profile, args.seed, args.data_dir, checkpoint=args.checkpoint, long=args.long)
         return 0
