@@ -47,7 +47,8 @@ from pathlib import Path
 from IPython.display import Image, Markdown, display
 
 from vla0_smol.book.paths import results_dir
-from vla0_smol.book.report import BLOG_PUSHT, plot_ablation, plot_lr_curve, render_blog_tables
+from vla0_smol.book.prose import charts_reading
+from vla0_smol.book.report import BLOG_PUSHT, TITLES, plot_ablation, plot_lr_curve, render_blog_tables
 
 out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 
@@ -56,12 +57,22 @@ tables = render_blog_tables(out)
 (out / "tables.md").write_text(tables)
 display(Markdown(tables))
 
+# %% [markdown]
+# ## The ablations as charts
+#
+# One chart per ablation: each arm's success at its best checkpoint (with its 95% Wilson interval)
+# and mean max coverage, then the reference controllers (hatched); the learning-rate ablation also
+# as a curve over the rate. The blog's numbers are in the tables above. The reading after the
+# charts says which differences this run can resolve.
+
 # %%
+summaries = {}
 for recipe in BLOG_PUSHT:
     path = out / f"{recipe}.json"
     if not path.exists():
         continue
-    summary = json.loads(path.read_text())
+    summaries[recipe] = summary = json.loads(path.read_text())
     display(Image(filename=str(plot_ablation(summary, out / "plots" / f"{recipe}.png"))))
     if recipe == "ablation_lr":
         display(Image(filename=str(plot_lr_curve(summary, out / "plots" / "lr_curve.png"))))
+display(Markdown(charts_reading(summaries, TITLES)))

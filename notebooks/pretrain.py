@@ -44,10 +44,11 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
-from vla0_smol.book.paths import results_dir
+from vla0_smol.book.paths import repo_root, results_dir, shown
 from vla0_smol.book.pretrain_figures import example_table, plot_curves, skills_sentence, skills_table, stage_table
+from vla0_smol.book.prose import finetune_reading, rerun_reading
 from vla0_smol.presets import pretrain_data as data
 from vla0_smol.presets.pretrain import PRETRAINED_DIR
 from vla0_smol.presets.recipe import RecipeConfig, measure, run_recipe, stage_configs
@@ -102,15 +103,15 @@ pd.DataFrame(stage_table(stage_configs(RecipeConfig(seed=seed))))
 
 # %%
 rng = np.random.default_rng(seed)
-shown = [gen.example(skill, rng) for skill in gen.names]
+examples = [gen.example(skill, rng) for skill in gen.names]
 fig, axes = plt.subplots(2, 6, figsize=(15, 6))
-for ax, ex in zip(axes.ravel(), shown, strict=True):
+for ax, ex in zip(axes.ravel(), examples, strict=True):
     ax.imshow(ex.image)
     ax.set_title(ex.skill, fontsize=9)
     ax.axis("off")
 fig.tight_layout()
 plt.show()
-pd.DataFrame(example_table(shown))
+pd.DataFrame(example_table(examples))
 
 # %% [markdown]
 # ## The run behind the shipped weights
@@ -152,6 +153,18 @@ if shipped:
     print("The shipped weights: " + skills_sentence(rows))
 
 # %% [markdown]
+# ## What the weights do for a PushT policy (so far)
+#
+# The reason to pretrain is a policy that learns faster. Fine-tuning these weights into a PushT
+# policy was measured (`docs/experiments/finetune_select.py` and `ladder_state.py`, results
+# committed in `docs/experiments/results/finetune_select/`), on validation seeds no table of the
+# book reports:
+
+# %%
+arms = sorted((repo_root() / "docs/experiments/results/finetune_select").glob("*/select.json"))
+display(Markdown(finetune_reading(arms)))
+
+# %% [markdown]
 # ## Running the recipe
 #
 # `vla0-smol pretrain` runs the four stages in order. Each stage writes its folder under
@@ -174,12 +187,15 @@ pd.DataFrame(record["stages"]).drop(columns=["data", "final_metrics"])
 # %% [markdown]
 # At `smoke` these stages ran 2 steps each: the table only shows that every stage ran, resumed and
 # exported. At `cpu` the run's final metrics should agree with the shipped ones within the noise of
-# the evaluation sets (the skills test in `tests/test_pretrain_recipe.py` pins that agreement).
+# the evaluation sets. (The skills test, `tests/test_pretrain_recipe.py`, measures the shipped
+# weights on fresh questions against their provenance; it does not rerun the recipe.)
 
 # %%
 mine = {k: v["mae"] for k, v in record["final_metrics"].items()}
 theirs = {k: v["mae"] for k, v in (shipped or {}).get("final_metrics", {}).items()}
-pd.DataFrame({"this run MAE": mine, "shipped MAE": theirs}).round(1)
+display(pd.DataFrame({"this run MAE": mine, "shipped MAE": theirs}).round(1))
+display(Markdown(rerun_reading(mine, theirs, profile, steps=caps.get("numbers_steps", 0))))
 
 # %%
 (out / "pretrain.json").write_text(json.dumps({"kind": "pretrain", "profile": profile, **record}, indent=2))
+print(f"stage table and final metrics saved to {shown(out / 'pretrain.json')}")

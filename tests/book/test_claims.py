@@ -87,3 +87,27 @@ def test_blog_tables_open_with_the_claims_and_explain_the_columns_once(tmp_path)
     text = render_blog_tables(tmp_path)
     assert text.index("The blog's claims") < text.index("### Vision encoder")
     assert text.count("95% Wilson intervals") == 1 and text.count("**best** is") == 1
+
+
+def test_blog_tables_read_the_references_once_for_the_page(tmp_path):
+    refs = [
+        {"reference": "scripted expert", "success_rate": 0.0, "n_episodes": 2, "mean_max_coverage": 0.373},
+        {"reference": "random actions", "success_rate": 0.0, "n_episodes": 2, "mean_max_coverage": 0.327},
+        {"reference": "hold still", "success_rate": 0.0, "n_episodes": 2, "mean_max_coverage": 0.317},
+    ]
+    for recipe in ("ablation_vision", "ablation_masking", "ablation_lr"):
+        (tmp_path / f"{recipe}.json").write_text(json.dumps(_ablation(recipe, [0, 0], 2, 0.317, refs)))
+    text = render_blog_tables(tmp_path)
+    assert text.count("expert succeeded in none") == 1 and text.count("equals holding still") == 1
+    overview = text[text.index("### What the reference rows say") :]
+    assert "Vision encoder" in overview and "No arm's best coverage beats random" in overview
+
+
+def test_charts_reading_says_which_differences_the_run_resolves():
+    from vla0_smol.book.prose import charts_reading
+
+    tied = {"ablation_lr": _ablation("ablation_lr", [0, 0], 2)}
+    assert "All arms tie in" in charts_reading(tied, {}) and "includes zero" in charts_reading(tied, {})
+    clear = {"ablation_masking": _ablation("ablation_masking", [2, 60], 64)}
+    text = charts_reading(clear, {"ablation_masking": "Masking"})
+    assert "93.8% (Masking, *arm 1*, of 64 episodes)" in text and "Masking (*arm 1* over *arm 0*)" in text

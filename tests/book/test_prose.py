@@ -1,5 +1,7 @@
 """Sentences computed from a chapter's results: they follow the numbers, and never overclaim."""
 
+import json
+
 import numpy as np
 
 from vla0_smol.book import prose
@@ -58,6 +60,11 @@ def test_drafts_reading_explains_a_slower_fast_decoder():
             "proposed": 860}  # fmt: skip
     text = prose.drafts_reading(slow)
     assert "1.65x fewer forward passes" in text and "took more time" in text and "needs a trained model" in text
+    assert "does not become a saving in time" in text
+    # the committed smoke book's case: few drafts kept, yet faster; the reading must not deny the saving
+    quicker = slow | {"hf_seconds": 12.0}
+    text = prose.drafts_reading(quicker)
+    assert "took less time" in text and "does not become a saving" not in text and "outweighed" in text
     fast = slow | {"acceptance_rate": 0.9, "hf_seconds": 30.0}
     assert "took less time" in prose.drafts_reading(fast) and "trained model" not in prose.drafts_reading(fast)
 
@@ -78,7 +85,43 @@ def test_ablation_reading_gives_the_resolution_of_the_run():
     assert "With 2 episodes per arm" in text and "with the blog's 64 episodes" in text
 
 
+def test_ablation_reading_gives_a_shared_training_run_once():
+    loss = [[1, 5.0], [6, 4.2]]
+    arms = [
+        {"arm": "ensemble", "loss": loss},
+        {"arm": "no ensemble", "loss": loss},
+        {"arm": "c", "loss": [[1, 3.0], [6, 2.0]]},
+    ]
+    text = prose.ablation_reading({"arms": arms})
+    assert text.count("5.00 -> 4.20") == 1 and "*ensemble* and *no ensemble* (one training run)" in text
+    assert "*c* 3.00 -> 2.00" in text
+
+
 def test_shown_paths_are_relative_to_the_repository():
     assert shown(repo_root() / "results" / "smoke" / "x.json") == "results/smoke/x.json"
     assert shown("results/smoke") == "results/smoke"
     assert shown("/elsewhere/x") == "/elsewhere/x" and shown(None) == "-"
+
+
+def test_rerun_reading_says_smoke_weights_are_not_comparable_and_names_far_skills():
+    assert "barely trained" in prose.rerun_reading({"copy": 90.0}, {"copy": 4.0}, "smoke", steps=2)
+    text = prose.rerun_reading({"copy": 4.5, "pusht_block": 40.0}, {"copy": 4.0, "pusht_block": 24.0}, "cpu", steps=0)
+    assert text.startswith("1 of 2 skills") and "pusht_block (40.0 against 24.0)" in text and "copy (" not in text
+
+
+def test_finetune_reading_reads_the_committed_arms(tmp_path):
+    def arm(name, lr, coverage, rung=None):
+        record = {"arm": {"lr": lr}, "validation_seeds": [40000, 40015], "random": {"mean_max_coverage": 0.097},
+                  "checkpoints": [{"step": 1200, "mean_max_coverage": coverage}]}  # fmt: skip
+        if rung:
+            record["rung"] = rung
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "select.json").write_text(json.dumps(record))
+        return tmp_path / name / "select.json"
+
+    files = [arm("a", 1e-3, 0.084), arm("b", 3e-3, 0.078, rung="a: block pose as state tokens")]
+    text = prose.finetune_reading(files)
+    assert "lr 0.001, 1200 steps: 0.084" in text and "block pose as state, lr 0.003" in text
+    assert "0 of 2 arms end above it; 0 succeeded" in text and "0.097" in text and "40000-40015" in text
+    assert "1 of 3 arms end above it" in prose.finetune_reading(files + [arm("c", 1e-2, 0.2)])
+    assert prose.finetune_reading([]).startswith("No PushT policy")

@@ -177,3 +177,55 @@ def reference_sentence(summary: dict, tol: float = 1e-3) -> str:
                 + "."
             )
     return " ".join(out)
+
+
+def references_overview(summaries: dict[str, dict], titles: dict[str, str]) -> str:
+    """What the reference controllers say across a page of ablations, each fact said once.
+
+    ``summaries``: recipe -> ablation summary. The expert failing, every arm holding still and the
+    arms above random are gathered over the ablations instead of repeated under each table.
+    """
+    failed, still, above, moved = [], [], [], []
+    for recipe, summary in summaries.items():
+        refs = {r["reference"]: r for r in summary.get("references", [])}
+        arms = [(a["arm"], a.get("best", a)) for a in summary.get("arms", [])]
+        if not refs or not arms:
+            continue
+        name = titles.get(recipe, recipe)
+        expert = refs.get("scripted expert")
+        if expert and "n_episodes" in expert and successes(expert)[0] == 0:
+            failed.append(name)
+        hold = refs.get("hold still")
+        if hold and all(abs(r["mean_max_coverage"] - hold["mean_max_coverage"]) <= 1e-3 for _, r in arms):
+            still.append(name)
+        elif hold:
+            moved.append(name)
+        random = refs.get("random actions")
+        if random:
+            best = [n for n, r in arms if r["mean_max_coverage"] > random["mean_max_coverage"] + 1e-3]
+            if best:
+                above.append(f"{name} ({', '.join(f'*{n}*' for n in best)})")
+    if not (failed or still or above or moved):
+        return ""
+    out = ["Every table closes with three reference controllers measured on its arms' episodes: the scripted "
+           "expert (the ceiling), random actions and holding still (the floor)."]  # fmt: skip
+    if failed:
+        out.append(
+            f"The expert succeeded in none of the episodes of {_listing(failed)}: those episodes are too short or "
+            "too few for any policy to succeed, so there coverage is the only signal."
+        )
+    if still:
+        out.append(
+            f"In {_listing(still)} every arm's best coverage equals holding still's: no policy moved the T onto "
+            "its target, so the arms look alike because none acts on the block yet, not because the switch "
+            "they test makes no difference."
+        )
+    if above:
+        out.append("Arms whose best coverage beats random actions': " + "; ".join(above) + ".")
+    elif failed or still or moved:
+        out.append("No arm's best coverage beats random actions' in any table.")
+    return " ".join(out)
+
+
+def _listing(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -18,7 +18,7 @@ PARTS = {
     "grammar": ("The method", "grammar-constrained decoding: every chunk parses, even from an untrained model"),
     "ensembling": ("The method", "executing chunks: n steps ahead against temporal ensembling"),
     "inside_the_policy": ("The method", "one trained checkpoint opened up: input, tokens, attention, drafts"),
-    "pretrain": ("Pretraining and the blog's ablations", "pretraining the tiny VLM (the CPU stand-in)"),
+    "pretrain": ("Pretraining and the blog's ablations", "pretraining the tiny VLM (no PushT profile uses it yet)"),
     "ablation_lr": ("Pretraining and the blog's ablations", "four peak learning rates"),
     "ablation_vision": ("Pretraining and the blog's ablations", "vision encoder frozen or trained"),
     "ablation_state_action": ("Pretraining and the blog's ablations", "state tokens, relative actions"),

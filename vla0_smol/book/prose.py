@@ -8,6 +8,8 @@ result right after the output it reads.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -150,16 +152,28 @@ def drafts_reading(t: dict) -> str:
         "average here), and rejected draft tokens stay in the cache, masked out. With "
         f"{100 * rate:.0f}% of the draft accepted, "
     )
+    faster = time_ratio > 1
+    if rate < 0.5 and not faster:
+        text += "most of that extra work is thrown away, so the saving in passes does not become a saving in time. "
+    elif rate < 0.5:
+        text += (
+            "most of that extra work is thrown away; the saving in passes still outweighed it here, because at "
+            "this size a pass costs mostly its fixed overhead, not its tokens. "
+        )
+    elif faster:
+        text += "most of the draft is kept, and the fewer passes became a saving in time. "
+    else:
+        text += (
+            "most of the draft is kept, yet the time did not fall: at this size a pass's fixed cost is small "
+            "next to the extra tokens it carries. "
+        )
     if rate < 0.5:
         text += (
-            "most of that extra work is thrown away, so the saving in passes does not become a saving in time. "
             "The draft is the previous chunk shifted by the steps executed since: it pays off when consecutive "
             "chunks agree, as they do for a trained policy on a smooth motion, and not for a model that writes "
             "near-random digits. Equal chunks from both decoders (asserted above) are what this section proves "
-            "at this profile; the time saving needs a trained model."
+            "at this profile; a dependable saving needs a trained model."
         )
-    else:
-        text += "most of the draft is kept, and the fewer passes become a saving in time."
     return text
 
 
@@ -171,11 +185,15 @@ def ablation_reading(summary: dict, full_episodes: int = 64) -> str:
     arms = summary.get("arms", [])
     if not arms:
         return ""
-    falls = []
+    runs: dict[str, tuple[list, list[str]]] = {}  # one training run can serve several arms (evaluations)
     for arm in arms:
         loss = seed_rows(arm)[0].get("loss") or []
         if len(loss) >= 2:
-            falls.append(f"*{arm['arm']}* {loss[0][1]:.2f} -> {loss[-1][1]:.2f} (step {loss[-1][0]})")
+            runs.setdefault(repr(loss), (loss, []))[1].append(arm["arm"])
+    falls = []
+    for loss, names in runs.values():
+        who = f"*{names[0]}*" if len(names) == 1 else " and ".join(f"*{n}*" for n in names) + " (one training run)"
+        falls.append(f"{who} {loss[0][1]:.2f} -> {loss[-1][1]:.2f} (step {loss[-1][0]})")
     n = int(arms[0].get("best", arms[0]).get("n_episodes", 0))
     parts = []
     if falls:
@@ -194,3 +212,100 @@ def ablation_reading(summary: dict, full_episodes: int = 64) -> str:
         "(blue disc) should reach the T and push it onto the green target."
     )
     return " ".join(parts)
+
+
+def rerun_reading(mine: dict, shipped: dict, profile: str, steps: int) -> str:
+    """This run's final errors against the shipped weights' (``{skill: mae}`` each)."""
+    if profile == "smoke":
+        return (
+            f"Every stage ran {steps} steps here, so these errors are those of barely trained weights: the table "
+            "shows that the recipe runs, resumes and exports, not what it learns. A `cpu` run is the one to compare "
+            "with the shipped weights."
+        )
+    shared = [k for k in mine if k in shipped]
+    if not shared:
+        return "The shipped weights' provenance has no final metrics to compare with."
+    close = [k for k in shared if abs(mine[k] - shipped[k]) <= max(3.0, 0.15 * shipped[k])]
+    far = [f"{k} ({mine[k]:.1f} against {shipped[k]:.1f})" for k in shared if k not in close]
+    text = f"{len(close)} of {len(shared)} skills end within 15% (or 3 units) of the shipped run's error."
+    if far:
+        text += (
+            " Further apart: " + ", ".join(far) + ". Each is measured on 64 questions, so a few units of"
+            " difference are noise; a larger gap on a skill the policy needs (copy, pusht_block, pusht_angle)"
+            " means this rerun did not reproduce the shipped weights."
+        )
+    return text
+
+
+def finetune_reading(select_files: list) -> str:
+    """What fine-tuning the shipped weights into a PushT policy measured (``select.json`` of each arm)."""
+    import json
+
+    rows = []
+    for f in select_files:
+        r = json.loads(Path(f).read_text())
+        last = r["checkpoints"][-1]
+        rows.append((r, last))
+    if not rows:
+        return "No PushT policy has been fine-tuned from these weights yet."
+    random = rows[0][0]["random"]["mean_max_coverage"]
+    first, end = rows[0][0]["validation_seeds"]
+    arms = "; ".join(
+        f"{'block pose as state, ' if r.get('rung', '').startswith('a') else ''}lr {r['arm']['lr']:g}, "
+        f"{last['step']} steps: {last['mean_max_coverage']:.3f}"
+        for r, last in rows
+    )
+    won = sum(last["mean_max_coverage"] > random for _, last in rows)
+    succeeded = sum(last.get("success_rate", 0) > 0 for _, last in rows)
+    text = (
+        f"Fine-tuned into a PushT policy with the `cpu` profile's data and batch (vision side frozen), mean max "
+        f"coverage of the last checkpoint on validation seeds {first}-{end}: {arms}; the random policy scores "
+        f"{random:.3f} there. {won} of {len(rows)} arms end above it; {succeeded} succeeded in any episode. "
+        "The `cpu` profile and `make demo` start from the random-init `tiny` preset "
+        "(`docs/tiny-learning.md`, sixth round, has the runs)."
+    )
+    return text
+
+
+def charts_reading(summaries: dict[str, dict], titles: dict[str, str]) -> str:
+    """The closing reading of ``blog_tables``' charts: which ablation this run can resolve, if any."""
+    from .evidence import difference_interval, successes
+
+    if not summaries:
+        return "No ablation has run at this profile yet: run the ablation recipes, then this page again."
+    resolved, flat = [], []
+    top = None
+    for recipe, summary in summaries.items():
+        rows = [(a["arm"], a.get("best", a)) for a in summary.get("arms", [])]
+        if len(rows) < 2:
+            continue
+        rows.sort(key=lambda r: r[1]["success_rate"])
+        (low_name, low), (high_name, high) = rows[0], rows[-1]
+        if top is None or high["success_rate"] > top[2]["success_rate"]:
+            top = (titles.get(recipe, recipe), high_name, high)
+        _, lo, _ = difference_interval(successes(low), successes(high))
+        if lo > 0:
+            resolved.append(f"{titles.get(recipe, recipe)} (*{high_name}* over *{low_name}*)")
+        elif high["success_rate"] == low["success_rate"]:
+            flat.append(titles.get(recipe, recipe))
+    text = []
+    if top:
+        name, arm, row = top
+        text.append(
+            f"The highest best-checkpoint success on this page is {100 * row['success_rate']:.1f}% "
+            f"({name}, *{arm}*, of {successes(row)[1]} episodes)."
+        )
+    if resolved:
+        text.append(
+            "Differences this run resolves (the 95% interval of the difference excludes zero): "
+            + "; ".join(resolved)
+            + "."
+        )
+    else:
+        text.append(
+            "In no ablation does this run separate its best arm from its worst (every 95% interval of the "
+            "difference includes zero): the bars show where the arms landed, not which switch matters."
+        )
+    if flat:
+        text.append(f"All arms tie in {', '.join(flat)}.")
+    return " ".join(text)

@@ -6,7 +6,14 @@ import re
 from pathlib import Path
 
 from ..training import read_metrics
-from .evidence import BlogFinding, compare_sentence, reference_sentence, successes, wilson_interval
+from .evidence import (
+    BlogFinding,
+    compare_sentence,
+    reference_sentence,
+    references_overview,
+    successes,
+    wilson_interval,
+)
 
 
 def _figure(figsize: tuple[float, float]):
@@ -135,13 +142,14 @@ def seed_rows(arm: dict) -> list[dict]:
     return arm.get("per_seed") or [arm]
 
 
-def pusht_table(summary: dict, explain: bool = True) -> str:
+def pusht_table(summary: dict, explain: bool = True, references: bool = True) -> str:
     """One ablation: this run's best and last checkpoints beside the blog's (best) figure.
 
     Success rates carry their 95% Wilson interval; the reference controllers, measured on the same
     episodes, close the table; one sentence per comparison the blog makes and what the references
     say about this run (:func:`vla0_smol.book.evidence.reference_sentence`) follow it. ``explain``:
-    say what best, last and the brackets mean (once per page).
+    say what best, last and the brackets mean (once per page). ``references``: the references'
+    reading under the table (a page of several tables says it once, :func:`references_overview`).
     """
     recipe, ref = summary["recipe"], BLOG_PUSHT.get(summary["recipe"], [])
     arms = summary["arms"]
@@ -189,7 +197,7 @@ def pusht_table(summary: dict, explain: bool = True) -> str:
     sentences = comparison_sentences(summary)
     if sentences:
         lines += ["", "Against the blog (best checkpoints):", ""] + [f"- {x}" for x in sentences]
-    reading = reference_sentence(summary)
+    reading = reference_sentence(summary) if references else ""
     if reading:
         lines += ["", reading]
     return "\n".join(lines)
@@ -263,12 +271,17 @@ def render_blog_tables(profile_dir: Path) -> str:
         "95% Wilson intervals. Blog: SmolVLM2-500M, 64 episodes per arm, best checkpoint.",
         "",
     ]
+    summaries = {}
     for recipe in BLOG_PUSHT:
         path = profile_dir / f"{recipe}.json"
         if path.exists():
-            parts += [pusht_table(json.loads(path.read_text()), explain=False), ""]
+            summaries[recipe] = json.loads(path.read_text())
+            parts += [pusht_table(summaries[recipe], explain=False, references=False), ""]
         else:
             parts += [f"### {TITLES[recipe]}", "", f"(no result: run the `{recipe}` recipe)", ""]
+    overview = references_overview(summaries, TITLES)
+    if overview:
+        parts += ["### What the reference rows say", "", overview, ""]
     libero = profile_dir / "libero.json"
     parts.append(libero_table(json.loads(libero.read_text()) if libero.exists() else None))
     return "\n".join(parts) + "\n"
