@@ -63,7 +63,7 @@ plots = Path(out_dir) / "plots"
 
 arms = blog_grid("ablation_ensembling", base_lr=pusht_profile(profile).policy.get("optimizer_lr", 5e-5))
 for arm in arms:
-    print(f"{arm.name:24s} train: {arm.policy}  eval: {arm.inference}")
+    print(arm.describe())
 
 # %%
 summary = run_grid("ablation_ensembling", arms, profile, seed=seed, seeds=seeds, results_dir=Path(out_dir).parent)

@@ -61,7 +61,7 @@ plots = Path(out_dir) / "plots"
 
 arms = blog_grid("ablation_state_action", base_lr=pusht_profile(profile).policy.get("optimizer_lr", 5e-5))
 for arm in arms:
-    print(f"{arm.name:24s} train: {arm.policy}  eval: {arm.inference}")
+    print(arm.describe())
 
 # %% [markdown]
 # ## What one bin is worth

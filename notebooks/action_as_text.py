@@ -136,4 +136,13 @@ for i, (t, tid) in enumerate(zip(tokens, sample.input_ids.tolist())):
     colours.append(f'<span style="background:{c};margin:1px;padding:1px">{html.escape(t.replace("Ġ", "·"))}</span>')
 legend = "blue: image, yellow: state, green: action + end of turn (loss), grey: template and task"
 display(HTML(f"<p>{legend}</p><div style='font-family:monospace;line-height:2'>{''.join(colours)}</div>"))
-print(f"{len(tokens)} tokens, {int((sample.labels != -100).sum())} with loss")
+kinds = {c: colours.count(c) for c in set(colours)}
+n_loss = int((sample.labels != -100).sum())
+n_image = sum(v for k, v in kinds.items() if "#c9d7ff" in k)
+n_state = sum(v for k, v in kinds.items() if "#ffe08a" in k)
+print(
+    f"{len(tokens)} tokens: {n_loss} with loss (the {bins.size} action integers, their separators and the end of "
+    f"turn), {n_image} for the image, {n_state} for the state, {len(tokens) - n_loss - n_image - n_state} of "
+    f"template and task. The answer is {100 * n_loss / len(tokens):.0f}% of the sample: a training step's cost "
+    "grows with the chunk's length and the digits per integer (set by the bin count) as well as with the prompt."
+)

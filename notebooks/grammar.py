@@ -91,7 +91,8 @@ for i in range(n_samples):
     free_ok += parses(free_text)
     constrained_ok += parses(constrained_text)
     if i < 3:
-        print(f"free:        {free_text[:70]!r}\nconstrained: {constrained_text[:70]!r}\n")
+        cut = free_text[:70] + ("..." if len(free_text) > 70 else "")  # the whole constrained chunk, the free text cut
+        print(f"free:        {cut!r}\nconstrained: {constrained_text!r}\n")
 print(f"valid chunks without the grammar: {free_ok}/{n_samples}")
 print(f"valid chunks with the grammar:    {constrained_ok}/{n_samples}")
 assert constrained_ok == n_samples

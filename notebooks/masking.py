@@ -45,7 +45,7 @@ from IPython.display import Markdown, display
 from vla0_smol import BinTokenTable, MaskingConfig, mask_actions
 from vla0_smol.backbone import load_processor
 from vla0_smol.book.paths import results_dir
-from vla0_smol.book.prose import masking_example_sentence
+from vla0_smol.book.prose import masking_draw_reading, masking_example_sentence
 from vla0_smol.pusht.profiles import pusht_profile
 
 out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
@@ -108,6 +108,8 @@ for name, cfg in [("character", MaskingConfig("char", 0.4, 0.1)), ("whole action
     ]
     none = 100 * np.mean(np.array(hidden) == 0)
     print(f"{name:14s} tokens out of the loss: mean {100 * np.mean(hidden):.1f}%; samples masking nothing {none:.0f}%")
+    if name == "whole action":
+        display(Markdown(masking_draw_reading(int(enc.value_index.max()) + 1, cfg.max_fraction, cfg.skip_prob, none)))
 
 # %% [markdown]
 # ## A masked chunk, and what the model predicts under the masks

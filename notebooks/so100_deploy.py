@@ -74,6 +74,7 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 from IPython.display import Markdown, display
 
 from vla0_smol.book.paths import data_dir, results_dir, shown
@@ -287,4 +288,14 @@ summary = deploy_summary(
     panel={"mode": "widgets" if panel.interactive else "text", "seen": panel.seen, "dropped": panel.dropped},
 )
 save_json(summary, out / "so100_deploy.json")
-print(f"steps {result.steps}, clamp activations {result.clamp_activations}, watchdog holds {result.watchdog_holds}")
+gap = float(np.abs(result.executed - result.state).max()) if result.steps else 0.0
+limit = prof.max_relative_target
+print(
+    f"Saved to {shown(out / 'so100_deploy.json')}. The largest gap between an executed joint target and the joint "
+    f"position read before it is {gap:.2f} degrees"
+    + (
+        f": LeRobot's per-step clamp (max_relative_target = {limit:g}) held every step to it."
+        if limit is not None and gap <= limit + 1e-6
+        else "."
+    )
+)

@@ -72,6 +72,7 @@ def _executed(tmp_path: Path, name: str, edit: str = "", rich: bool = False) -> 
                 text="WARNING:root:Relative goal position magnitude had to be clamped to be safe.\n"
                 "{   'gripper': {   'original goal_pos': 5.1,\n                   'safe goal_pos': 40.0}}\n",
             ),
+            nbformat.v4.new_output("stream", name="stdout", text="[info] using task orders [0, 1, 2]\n"),  # LIBERO
             nbformat.v4.new_output("stream", name="stdout", text=f"saved {ROOT}/results/smoke/x.json\n"),
             nbformat.v4.new_output("display_data", data={"image/png": _png(), "text/plain": "<Figure>"}),
             nbformat.v4.new_output("display_data", data={"text/markdown": "| a | b |\n|---|---|\n| 1 | 2 |"}),

@@ -108,6 +108,7 @@ def test_charts_reading_says_which_differences_the_run_resolves():
 
     tied = {"ablation_lr": _ablation("ablation_lr", [0, 0], 2)}
     assert "All arms tie in" in charts_reading(tied, {}) and "includes zero" in charts_reading(tied, {})
+    assert charts_reading(tied, {}).startswith("No arm succeeded in any episode")
     clear = {"ablation_masking": _ablation("ablation_masking", [2, 60], 64)}
     text = charts_reading(clear, {"ablation_masking": "Masking"})
     assert "93.8% (Masking, *arm 1*, of 64 episodes)" in text and "Masking (*arm 1* over *arm 0*)" in text

@@ -125,3 +125,10 @@ def test_finetune_reading_reads_the_committed_arms(tmp_path):
     assert "0 of 2 arms end above it; 0 succeeded" in text and "0.097" in text and "40000-40015" in text
     assert "1 of 3 arms end above it" in prose.finetune_reading(files + [arm("c", 1e-2, 0.2)])
     assert prose.finetune_reading([]).startswith("No PushT policy")
+
+
+def test_masking_draw_reading_derives_the_unmasked_share():
+    text = prose.masking_draw_reading(20, 0.15, 0.1, observed_none=40)
+    # f < 1/20 hides nothing: a third of the drawn samples, plus the 10% skipped: 0.1 + 0.9 / 3 = 40%
+    assert "so 40% of samples should mask nothing" in text and "any f below 0.05" in text
+    assert "0.90 integers on average, at most 2" in text  # 0.9 * mean(floor(3 U)) = 0.9 * 1

@@ -24,3 +24,11 @@ print("ok")
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_an_arm_describes_its_settings_without_float_noise():
+    from vla0_smol.book.ablation import blog_grid
+
+    lines = [arm.describe() for arm in blog_grid("ablation_lr", base_lr=1e-3)]
+    assert any("optimizer_lr=0.0001" in line and "scheduler_decay_lr=1e-05" in line for line in lines), lines
+    assert not any("0000000" in line for line in lines) and all("evaluate: -" in line for line in lines)

@@ -48,6 +48,14 @@ class Arm:
     policy: dict = field(default_factory=dict)
     inference: dict = field(default_factory=dict)
 
+    def describe(self) -> str:
+        """One line for a chapter: the arm's training and evaluation settings, numbers written briefly."""
+
+        def fields(d: dict) -> str:
+            return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in d.items()) or "-"
+
+        return f"{self.name:24s} train: {fields(self.policy)}; evaluate: {fields(self.inference)}"
+
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

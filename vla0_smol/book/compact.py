@@ -46,6 +46,7 @@ NOISE = (
     "It is recommended to use a private macro file",
     "robosuite/scripts/setup_macros.py",
     "Loading weights from local directory",  # LeRobot's from_pretrained
+    "[info] using task orders",  # LIBERO's benchmark, printed on every suite lookup
 )
 CLAMP_WARNING = "Relative goal position magnitude had to be clamped to be safe."  # LeRobot, once per clamped step
 # A Python warning raised inside an installed package (wandb's, LeRobot's dependencies'): its line and the

@@ -8,6 +8,7 @@ result right after the output it reads.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -289,7 +290,9 @@ def charts_reading(summaries: dict[str, dict], titles: dict[str, str]) -> str:
         elif high["success_rate"] == low["success_rate"]:
             flat.append(titles.get(recipe, recipe))
     text = []
-    if top:
+    if top and top[2]["success_rate"] == 0:
+        text.append("No arm succeeded in any episode on this page.")
+    elif top:
         name, arm, row = top
         text.append(
             f"The highest best-checkpoint success on this page is {100 * row['success_rate']:.1f}% "
@@ -309,3 +312,19 @@ def charts_reading(summaries: dict[str, dict], titles: dict[str, str]) -> str:
     if flat:
         text.append(f"All arms tie in {', '.join(flat)}.")
     return " ".join(text)
+
+
+def masking_draw_reading(n_values: int, max_fraction: float, skip: float, observed_none: float) -> str:
+    """Why whole-action masking leaves many samples unmasked (the authors' draw: ``int(n * f)`` values)."""
+    m = n_values * max_fraction  # int(n f) for f uniform in [0, max_fraction] is floor(U m), U uniform in [0, 1]
+    whole = int(m)
+    mean_floor = (sum(range(whole)) + whole * (m - whole)) / m if m else 0.0
+    expected_none = 100 * (skip + (1 - skip) * min(1.0, 1 / m if m else 1.0))
+    return (
+        f"Whole-action masking hides int({n_values} f) of the chunk's {n_values} integers, with f drawn up to "
+        f"{max_fraction:g}: any f below {1 / n_values:.3g} hides none, and {100 * skip:.0f}% of samples are skipped "
+        f"first, so {expected_none:.0f}% of samples should mask nothing (measured: {observed_none:.0f}%). A sample "
+        f"hides {(1 - skip) * mean_floor:.2f} integers on average, at most {math.ceil(m) - 1 if m else 0}. It is a "
+        "light augmentation, as in the authors' code; character masking, drawn per token, leaves few samples "
+        "untouched beyond the skipped ones."
+    )
