@@ -36,7 +36,13 @@ def run_arm(args) -> dict:
     prof = pusht_profile("cpu")
     fields = {"vlm_model_name": args.backbone, "optimizer_lr": args.lr, "vision_lr_scale": args.vision_lr_scale}
     fields["scheduler_decay_steps"] = args.steps
+    if args.absolute:  # targets in the frame the pretraining answered in (where is the block), no subtraction
+        fields["relative_actions"] = False
+    if args.no_crop:  # whole 96 px frames, as the pretraining saw them (an 84 px crop shifts and zooms the view)
+        fields["crop_shape"] = None
     prof = replace(prof, steps=args.steps, save_freq=max(1, args.steps // args.checkpoints))
+    if args.processes:  # e.g. 1 when another job holds the other core; the batch stays the profile's
+        prof = replace(prof, train_processes=args.processes, train_threads=1)
     prof = replace(prof, eval_episodes=args.episodes, eval_batch=min(16, args.episodes)).with_policy(**fields)
     t0 = time.time()
     dataset = pusht_dataset(prof, Path(args.data_dir), seed=args.seed)
@@ -46,7 +52,9 @@ def run_arm(args) -> dict:
     kw = dict(n_episodes=args.episodes, seed=VALIDATION_SEED, batch_size=min(16, args.episodes))
     rand = evaluate_pusht(RandomController(args.seed), max_steps=prof.eval_max_steps, **kw).summary()
     record = {
-        "arm": {"lr": args.lr, "vision_lr_scale": args.vision_lr_scale, "steps": args.steps},
+        "arm": {"lr": args.lr, "vision_lr_scale": args.vision_lr_scale, "steps": args.steps}
+        | ({"relative_actions": False} if args.absolute else {})
+        | ({"crop_shape": None} if args.no_crop else {}),
         "backbone": args.backbone,
         "validation_seeds": [VALIDATION_SEED, VALIDATION_SEED + args.episodes - 1],
         "train_seconds": round(train_s, 1),
@@ -59,15 +67,19 @@ def run_arm(args) -> dict:
 
 def table(root: Path) -> str:
     rows = [
-        "| lr | vision | steps | train min | last: coverage (success) | best: coverage | random |",
-        "|---" * 7 + "|",
+        "| lr | vision | actions | steps | train min | last: coverage (success) | best: coverage | random |",
+        "|---" * 8 + "|",
     ]
     for f in sorted(root.rglob("select.json")):
         r = json.loads(f.read_text())
         last, best = r["checkpoints"][-1], max(r["checkpoints"], key=lambda c: c["mean_max_coverage"])
         a = r["arm"]
+        actions = "relative" if a.get("relative_actions", True) else "absolute"
+        actions += ", block pose as state" if r.get("rung", "").startswith("a") else ""
+        actions += ", whole frames" if "crop_shape" in a else ""
         rows.append(
-            f"| {a['lr']:g} | x{a['vision_lr_scale']:g} | {a['steps']} | {r['train_seconds'] / 60:.0f} | "
+            f"| {a['lr']:g} | x{a['vision_lr_scale']:g} | {actions} "
+            f"| {a['steps']} | {(r['train_seconds'] or 0) / 60:.0f} | "
             f"{last['mean_max_coverage']:.3f} ({100 * last['success_rate']:.0f}%) | "
             f"{best['mean_max_coverage']:.3f} (step {best['step']}) | {r['random']['mean_max_coverage']:.3f} |"
         )
@@ -83,7 +95,10 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=int, default=3, help="saved (and evaluated) checkpoints per arm")
     parser.add_argument("--episodes", type=int, default=16, help="validation episodes per checkpoint")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--absolute", action="store_true", help="absolute action targets (relative_actions=False)")
+    parser.add_argument("--no-crop", action="store_true", help="whole frames (crop_shape=None), as in pretraining")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--processes", type=int, default=None, help="training processes (default: the profile's 2)")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--table", type=Path, help="print the arms found under this folder and exit")
