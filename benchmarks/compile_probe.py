@@ -11,7 +11,6 @@ runs twice over the batches; the median of the second pass (first two batches le
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,27 +18,10 @@ import torch
 
 
 def main() -> None:
-    import draccus
-    from lerobot.configs.train import TrainPipelineConfig
-    from lerobot.datasets.factory import make_dataset
-    from lerobot.policies.factory import make_policy, make_pre_post_processors
-    from lerobot.utils.import_utils import register_third_party_plugins
-
-    from vla0_smol.pusht.pipeline import pusht_dataset
-    from vla0_smol.pusht.profiles import pusht_profile
-    from vla0_smol.training import profile_spec, train_args
+    from train_step import profile_policy  # beside this script
 
     torch.set_num_threads(1)
-    register_third_party_plugins()
-    prof = pusht_profile("cpu")
-    data = pusht_dataset(prof, Path("data"), seed=0)
-    spec = profile_spec(prof, Path(tempfile.mkdtemp()) / "run", data, wandb="disabled")
-    cfg = draccus.parse(TrainPipelineConfig, args=train_args(spec))
-    cfg.validate()
-    torch.manual_seed(0)
-    dataset = make_dataset(cfg)
-    policy = make_policy(cfg.policy, ds_meta=dataset.meta).train()
-    pre, _ = make_pre_post_processors(cfg.policy, dataset_stats=dataset.meta.stats)
+    dataset, policy, pre = profile_policy("cpu", Path("data"))
     loader = iter(torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True))
     batches = [pre(next(loader)) for _ in range(12)]
 

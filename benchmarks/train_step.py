@@ -100,8 +100,9 @@ def run_variant(name: str, args) -> dict:
     }
 
 
-def flops_and_tokens(profile: str, data_dir: Path, batches: int = 3) -> dict:
-    """FLOPs of forward + backward per step and the token layout, on real batches of the profile."""
+def profile_policy(profile: str, data_dir: Path):
+    """The profile's dataset, its freshly initialised policy (train mode, seed 0) and its preprocessor,
+    built by LeRobot's factories from the arguments ``lerobot-train`` would get."""
     import draccus
     from lerobot.configs.train import TrainPipelineConfig
     from lerobot.datasets.factory import make_dataset
@@ -117,6 +118,13 @@ def flops_and_tokens(profile: str, data_dir: Path, batches: int = 3) -> dict:
     dataset = make_dataset(cfg)
     policy = make_policy(cfg.policy, ds_meta=dataset.meta).train()
     pre, _ = make_pre_post_processors(cfg.policy, dataset_stats=dataset.meta.stats)
+    return dataset, policy, pre
+
+
+def flops_and_tokens(profile: str, data_dir: Path, batches: int = 3) -> dict:
+    """FLOPs of forward + backward per step and the token layout, on real batches of the profile."""
+    prof = pusht_profile(profile)
+    dataset, policy, pre = profile_policy(profile, data_dir)
     loader = iter(torch.utils.data.DataLoader(dataset, batch_size=prof.batch_size, shuffle=True))
     seen, loss_of = [], policy._loss
 
