@@ -77,7 +77,7 @@ assert np.array_equal(to_bins_simple(actions, low, high, num_bins), tok.to_bins(
 chunk = actions[:10]  # H=10 actions of D=2
 bins = tok.to_bins(chunk)
 text = tok.to_text(bins)
-print("chunk (raw):", np.round(chunk[:3], 1).tolist(), "...")
+print("chunk (raw):", np.round(chunk[:3].astype(float), 1).tolist(), "...")
 print("as text    :", text)
 err = np.abs(tok.from_text(text, horizon=10) - chunk)
 print(f"round-trip error: max {err.max():.3f} px, half a bin = {tok.bin_width.max() / 2:.3f} px")

@@ -24,7 +24,7 @@
 #
 # The page opens with one table of the blog's claims. Each carries **the blog's own 95% interval**:
 # the blog scores 64 PushT episodes per arm, and a difference between two rates measured on 64
-# episodes each is uncertain by 15 to 20 points either way (Newcombe's interval, as the ablation
+# episodes each is uncertain by 11 to 17 points either way (Newcombe's interval, as the ablation
 # chapters compute it for this run). Beside it, this run's rates and difference on the same arms,
 # and a verdict on both: whether the blog's difference is out of noise, and whether this run can
 # tell the arms apart. At `smoke` (2 episodes per arm) it never can: an interval over 2 episodes

@@ -46,6 +46,10 @@ from vla0_smol.pusht.profiles import pusht_profile
 out_dir = results_dir(profile, out_dir)  # absolute, whatever folder the kernel started in
 
 print(action_ebnf(count=3, num_bins=512))
+print(
+    "\nRead: exactly 3 integers, each 0-511 written without leading zeros, one space between them and nothing "
+    "else; the last alternatives spell out 500-511 digit by digit, which is how the grammar caps any bin count."
+)
 
 # %%
 from vla0_smol.decoding import decode
@@ -91,7 +95,8 @@ for i in range(n_samples):
     free_ok += parses(free_text)
     constrained_ok += parses(constrained_text)
     if i < 3:
-        cut = free_text[:70] + ("..." if len(free_text) > 70 else "")  # the whole constrained chunk, the free text cut
+        # the whole constrained chunk; the free text cut, its unprintable characters shown as "·"
+        cut = "".join(c if c.isprintable() else "·" for c in free_text[:70]) + ("..." if len(free_text) > 70 else "")
         print(f"free:        {cut!r}\nconstrained: {constrained_text!r}\n")
 print(f"valid chunks without the grammar: {free_ok}/{n_samples}")
 print(f"valid chunks with the grammar:    {constrained_ok}/{n_samples}")

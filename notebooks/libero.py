@@ -170,7 +170,8 @@ print(
     "(50 per task, 40 tasks) with temporal ensembling; "
     + (
         "a few training steps of the tiny preset are not expected to succeed: this run shows the pipeline "
-        "(data, lerobot-train, LIBERO's simulator, both protocols) end to end, not a success rate."
+        f"(data, lerobot-train, LIBERO's simulator, evaluated with {' and '.join(summary['evaluations'])}) "
+        "end to end, not a success rate."
         if profile != "full"
         else "this run's rows in the table above are the comparison."
     )

@@ -140,7 +140,7 @@ from vla0_smol.book.prose import completion_reading
 from vla0_smol.pusht.pipeline import pusht_dataset
 from vla0_smol.results import save_json
 
-policy, source = completion_policy(profile, Path(out_dir).parent, data_dir(), seed=seed)
+policy, source, trained = completion_policy(profile, Path(out_dir).parent, data_dir(), seed=seed)
 print("model:", source)
 char_masking = MaskingConfig("char", policy.config.mask_max_fraction, 0.0)  # the arm's fraction, no sample skipped
 repo_id, root = pusht_dataset(pusht_profile(profile), data_dir(), seed=seed)
@@ -153,4 +153,4 @@ display(Image(filename=str(plot_completion(completions[0], plots / "masking_comp
 accuracy = completion_accuracy(completions)
 save_json({"model": source, **accuracy}, plots / "masking_completion.json")
 print(completion_sentence(accuracy, choices=len(policy.table.digit_ids) + 1))
-display(Markdown(completion_reading(accuracy, choices=len(policy.table.digit_ids) + 1)))
+display(Markdown(completion_reading(accuracy, choices=len(policy.table.digit_ids) + 1, trained=trained)))

@@ -185,8 +185,8 @@ record = run_recipe(cfg)
 pd.DataFrame(record["stages"]).drop(columns=["data", "final_metrics"])
 
 # %% [markdown]
-# At `smoke` these stages ran 2 steps each: the table only shows that every stage ran, resumed and
-# exported. At `cpu` the run's final metrics should agree with the shipped ones within the noise of
+# At `smoke` these stages ran 2 steps each: the table only shows that every stage ran and exported.
+# At `cpu` the run's final metrics should agree with the shipped ones within the noise of
 # the evaluation sets. (The skills test, `tests/test_pretrain_recipe.py`, measures the shipped
 # weights on fresh questions against their provenance; it does not rerun the recipe.)
 

@@ -224,6 +224,18 @@ print(
     f"{s['watchdog_holds']} were held by the watchdog; clamps: {s['joint_limit_clamps']} to the joint limits, "
     f"{s['relative_clamps']} by LeRobot's max_relative_target."
 )
+cfg = policy.config
+if cfg.execution == "temporal":
+    how = "In temporal execution the worker decodes back to back and every step averages the chunks that cover it"
+else:
+    how = (
+        f"In chunk execution the next chunk is requested before the {cfg.n_action_steps} actions of the current run out"
+    )
+print(
+    f"{how}, so a decode may take longer than one step ({1000 / fps:.0f} ms here) without the arm waiting: what "
+    f"counts is that a fresh action is there when a step starts ({s['fresh_steps']} of {s['steps']} steps were "
+    "fresh)."
+)
 
 # %% [markdown]
 # ## 5. Replay the recorded episode
@@ -292,7 +304,7 @@ gap = float(np.abs(result.executed - result.state).max()) if result.steps else 0
 limit = prof.max_relative_target
 print(
     f"Saved to {shown(out / 'so100_deploy.json')}. The largest gap between an executed joint target and the joint "
-    f"position read before it is {gap:.2f} degrees"
+    f"position read before it is {gap:.2f} (degrees; 0-100 for the gripper)"
     + (
         f": LeRobot's per-step clamp (max_relative_target = {limit:g}) held every step to it."
         if limit is not None and gap <= limit + 1e-6

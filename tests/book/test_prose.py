@@ -69,6 +69,11 @@ def test_drafts_reading_explains_a_slower_fast_decoder():
     assert "took less time" in prose.drafts_reading(fast) and "trained model" not in prose.drafts_reading(fast)
 
 
+def test_completion_reading_of_an_untrained_model_claims_no_learning():
+    text = prose.completion_reading({"masked": {"accuracy": 0.07}, "unmasked": {"accuracy": 0.10}}, 11, trained=False)
+    assert "never trained on actions" in text and "this model has learnt" not in text
+
+
 def test_completion_reading_against_chance():
     weak = {"masked": {"accuracy": 0.22}, "unmasked": {"accuracy": 0.25}}
     assert "learnt little more than which characters are frequent" in prose.completion_reading(weak, choices=11)

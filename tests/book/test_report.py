@@ -32,3 +32,14 @@ def test_an_arm_describes_its_settings_without_float_noise():
     lines = [arm.describe() for arm in blog_grid("ablation_lr", base_lr=1e-3)]
     assert any("optimizer_lr=0.0001" in line and "scheduler_decay_lr=1e-05" in line for line in lines), lines
     assert not any("0000000" in line for line in lines) and all("evaluate: -" in line for line in lines)
+
+
+def test_the_libero_average_needs_all_four_suites():
+    from vla0_smol.book.report import LIBERO_SUITES, libero_table
+
+    base = {"profile": "smoke", "model": "tiny", "dataset": "d", "train": {"steps": 4}, "checkpoint": None,
+            "episodes": [], "episodes_per_task": 1}  # fmt: skip
+    one = libero_table(base | {"success": {"temporal": {LIBERO_SUITES[0]: 0.5}}}).splitlines()[-1]
+    assert one.endswith("| 50.0 | - | - | - | - |")  # one suite: no average beside the blog's four-suite one
+    every = libero_table(base | {"success": {"temporal": dict.fromkeys(LIBERO_SUITES, 0.5)}}).splitlines()[-1]
+    assert every.endswith("| 50.0 |")

@@ -80,7 +80,7 @@ def dataset_batches(repo_id: str, root: Path | None, indices: list[int] | int, c
 
 
 def completion_policy(profile: str, results_dir: Path, data_dir: Path, seed: int = 0):
-    """``(policy, label)``: the character-masking arm's checkpoint, else the backbone not fine-tuned.
+    """``(policy, label, trained)``: the character-masking arm's checkpoint, else the backbone not fine-tuned.
 
     The checkpoint is the best one of ``ablation_masking``'s character-masking arm at ``seed``
     (found under ``results/<profile>/arms/``); before that chapter has run, a fresh policy of the
@@ -97,7 +97,11 @@ def completion_policy(profile: str, results_dir: Path, data_dir: Path, seed: int
     arm = next(a for a in blog_grid("ablation_masking", 1.0) if a.policy.get("masking") == "char")
     ckpt = arm_checkpoint(Path(results_dir), profile, "ablation_masking", arm.name, seed)
     if ckpt is not None:
-        return load_checkpoint(ckpt, prof.device), f"'{arm.name}' arm of ablation_masking, checkpoint {shown(ckpt)}"
+        return (
+            load_checkpoint(ckpt, prof.device),
+            f"'{arm.name}' arm of ablation_masking, checkpoint {shown(ckpt)}",
+            True,
+        )
     from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 
     repo_id, root = pusht_dataset(prof, data_dir, seed=seed)
@@ -105,7 +109,8 @@ def completion_policy(profile: str, results_dir: Path, data_dir: Path, seed: int
     torch.manual_seed(seed)
     config = pusht_config(**{**prof.policy, **arm.policy})
     policy = VLA0SmolPolicy(config, dataset_stats=meta.stats, dataset_meta=meta).eval()
-    return policy, f"{config.vlm_model_name}, not fine-tuned (ablation_masking has not run at {profile})"
+    note = f"no ablation_masking checkpoint at {profile} yet: that chapter runs later in the book"
+    return policy, f"{config.vlm_model_name}, not fine-tuned ({note})", False
 
 
 @torch.no_grad()

@@ -95,7 +95,7 @@ def skills_table(measured: dict, provenance: dict) -> list[dict]:
         rows.append(
             {
                 "skill": NAMES.get(skill, skill),
-                "recorded MAE": rec.get("mae"),
+                "recorded MAE": None if rec.get("mae") is None else round(rec["mae"], 1),
                 "measured MAE": round(m["mae"], 1),
                 "exact": round(m["exact"], 2),
                 "constant predictor MAE": m["constant_mae"],

@@ -81,8 +81,11 @@ def off_world(chunk: np.ndarray, size: float = 512.0) -> str:
     )
 
 
-def completion_reading(accuracy: dict, choices: int) -> str:
-    """What the masked-completion accuracies say against chance (``1 / choices``) and each other."""
+def completion_reading(accuracy: dict, choices: int, trained: bool = True) -> str:
+    """What the masked-completion accuracies say against chance (``1 / choices``) and each other.
+
+    ``trained``: the model was fine-tuned on the actions (an ablation checkpoint), not the bare backbone.
+    """
     m, u = accuracy["masked"]["accuracy"], accuracy["unmasked"]["accuracy"]
     chance = 1 / choices
     expected = (
@@ -90,7 +93,13 @@ def completion_reading(accuracy: dict, choices: int) -> str:
         "the state and the characters around the mask say what it hid), and somewhat less often than an "
         "unmasked one, whose own earlier characters are all visible."
     )
-    if max(m, u) < 3 * chance:
+    if not trained:
+        seen = (
+            f"This model was never trained on actions, so chance ({100 * chance:.0f}%) is all it can reach: "
+            f"{100 * m:.0f}% masked, {100 * u:.0f}% unmasked. The figure shows the mechanism (what is hidden, what "
+            "is predicted where); the ablation's checkpoint, once its chapter has run, shows the skill."
+        )
+    elif max(m, u) < 3 * chance:
         seen = (
             f"Here both accuracies ({100 * m:.0f}% masked, {100 * u:.0f}% unmasked) are within three times "
             f"chance ({100 * chance:.0f}%): this model has learnt little more than which characters are "
@@ -158,8 +167,8 @@ def drafts_reading(t: dict) -> str:
         text += "most of that extra work is thrown away, so the saving in passes does not become a saving in time. "
     elif rate < 0.5:
         text += (
-            "most of that extra work is thrown away; the saving in passes still outweighed it here, because at "
-            "this size a pass costs mostly its fixed overhead, not its tokens. "
+            "most of that extra work is thrown away; the saving in passes still outweighed it here, so at this "
+            "size a pass's cost depends more on its being a pass than on the few extra tokens it carries. "
         )
     elif faster:
         text += "most of the draft is kept, and the fewer passes became a saving in time. "
@@ -210,7 +219,8 @@ def ablation_reading(summary: dict, full_episodes: int = 64) -> str:
         )
     parts.append(
         "The rollout strips show what each arm's best checkpoint did in its first evaluation episode: the agent "
-        "(blue disc) should reach the T and push it onto the green target."
+        "(blue disc) should reach the T and push it onto the green target. A strip's title gives that one "
+        "episode's max coverage; the tables give the mean over all the arm's episodes."
     )
     return " ".join(parts)
 
@@ -220,7 +230,7 @@ def rerun_reading(mine: dict, shipped: dict, profile: str, steps: int) -> str:
     if profile == "smoke":
         return (
             f"Every stage ran {steps} steps here, so these errors are those of barely trained weights: the table "
-            "shows that the recipe runs, resumes and exports, not what it learns. A `cpu` run is the one to compare "
+            "shows that the recipe runs and exports, not what it learns. A `cpu` run is the one to compare "
             "with the shipped weights."
         )
     shared = [k for k in mine if k in shipped]

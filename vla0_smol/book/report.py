@@ -237,7 +237,8 @@ def libero_table(summary: dict | None) -> str:
         for mode, per_suite in summary.get("success", {}).items():
             cells = [f"{100 * per_suite[s]:.1f}" if s in per_suite else "-" for s in LIBERO_SUITES]
             done = [per_suite[s] for s in LIBERO_SUITES if s in per_suite]
-            avg = f"{100 * sum(done) / len(done):.1f}" if done else "-"
+            # the blog's Avg is over the four suites: a run of fewer has none to set beside it
+            avg = f"{100 * sum(done) / len(done):.1f}" if len(done) == len(LIBERO_SUITES) else "-"
             label = (
                 f"this run ({summary['profile']}, `{summary['model']}`, {mode}, {summary['episodes_per_task']} ep/task)"
             )
