@@ -261,11 +261,14 @@ def finetune_reading(select_files: list) -> str:
         return "No PushT policy has been fine-tuned from these weights yet."
     random = rows[0][0]["random"]["mean_max_coverage"]
     first, end = rows[0][0]["validation_seeds"]
-    arms = "; ".join(
-        f"{'block pose as state, ' if r.get('rung', '').startswith('a') else ''}lr {r['arm']['lr']:g}, "
-        f"{last['step']} steps: {last['mean_max_coverage']:.3f}"
-        for r, last in rows
-    )
+
+    def label(r: dict) -> str:
+        parts = ["block pose as state"] if r.get("rung", "").startswith("a") else []
+        parts += [] if r["arm"].get("relative_actions", True) else ["absolute targets"]
+        parts += ["whole frames"] if "crop_shape" in r["arm"] else []
+        return "".join(f"{p}, " for p in parts) + f"lr {r['arm']['lr']:g}"
+
+    arms = "; ".join(f"{label(r)}, {last['step']} steps: {last['mean_max_coverage']:.3f}" for r, last in rows)
     won = sum(last["mean_max_coverage"] > random for _, last in rows)
     succeeded = sum(last.get("success_rate", 0) > 0 for _, last in rows)
     text = (
