@@ -276,7 +276,7 @@ def finetune_reading(select_files: list) -> str:
         f"coverage of the last checkpoint on validation seeds {first}-{end}: {arms}; the random policy scores "
         f"{random:.3f} there. {won} of {len(rows)} arms end above it; {succeeded} succeeded in any episode. "
         "The `cpu` profile and `make demo` start from the random-init `tiny` preset "
-        "(`docs/tiny-learning.md`, sixth round, has the runs)."
+        "(`docs/tiny-learning.md`, sixth and seventh rounds, has the runs)."
     )
     return text
 
