@@ -66,20 +66,19 @@ def run_arm(args) -> dict:
 
 
 def table(root: Path) -> str:
+    from vla0_smol.book.prose import arm_setting
+
     rows = [
-        "| lr | vision | actions | steps | train min | last: coverage (success) | best: coverage | random |",
+        "| lr | vision | setting | steps | train min | last: coverage (success) | best: coverage | random |",
         "|---" * 8 + "|",
     ]
     for f in sorted(root.rglob("select.json")):
         r = json.loads(f.read_text())
         last, best = r["checkpoints"][-1], max(r["checkpoints"], key=lambda c: c["mean_max_coverage"])
         a = r["arm"]
-        actions = "relative" if a.get("relative_actions", True) else "absolute"
-        actions += ", block pose as state" if r.get("rung", "").startswith("a") else ""
-        actions += ", whole frames" if "crop_shape" in a else ""
         rows.append(
-            f"| {a['lr']:g} | x{a['vision_lr_scale']:g} | {actions} "
-            f"| {a['steps']} | {(r['train_seconds'] or 0) / 60:.0f} | "
+            f"| {a['lr']:g} | x{a['vision_lr_scale']:g} | {arm_setting(r)} "
+            f"| {a['steps']} | {'-' if r['train_seconds'] is None else round(r['train_seconds'] / 60)} | "
             f"{last['mean_max_coverage']:.3f} ({100 * last['success_rate']:.0f}%) | "
             f"{best['mean_max_coverage']:.3f} (step {best['step']}) | {r['random']['mean_max_coverage']:.3f} |"
         )

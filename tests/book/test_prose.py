@@ -126,7 +126,7 @@ def test_finetune_reading_reads_the_committed_arms(tmp_path):
 
     files = [arm("a", 1e-3, 0.084), arm("b", 3e-3, 0.078, rung="a: block pose as state tokens")]
     text = prose.finetune_reading(files)
-    assert "lr 0.001, 1200 steps: 0.084" in text and "block pose as state, lr 0.003" in text
+    assert "pixels, relative targets, lr 0.001, 1200 steps: 0.084" in text and "block pose as state, lr 0.003" in text
     assert "0 of 2 arms end above it; 0 succeeded" in text and "0.097" in text and "40000-40015" in text
     assert "1 of 3 arms end above it" in prose.finetune_reading(files + [arm("c", 1e-2, 0.2)])
     absolute = arm("d", 3e-3, 0.07)

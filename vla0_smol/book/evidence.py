@@ -128,6 +128,28 @@ def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float
     return mean, mean - half, mean + half
 
 
+def _reference_facts(summary: dict, tol: float = 1e-3) -> dict | None:
+    """What an ablation's reference controllers show about its arms (None when they were not measured).
+
+    ``expert_failed``: the scripted expert succeeded in none of the episodes; ``still``: the arms whose
+    best coverage equals holding still's; ``above``: the arms whose best coverage beats random actions'.
+    """
+    refs = {r["reference"]: r for r in summary.get("references", [])}
+    arms = [(a["arm"], a.get("best", a)) for a in summary.get("arms", [])]
+    if not refs or not arms:
+        return None
+    expert, hold, random = refs.get("scripted expert"), refs.get("hold still"), refs.get("random actions")
+    return {
+        "arms": [name for name, _ in arms],
+        "expert": expert,
+        "expert_failed": bool(expert and "n_episodes" in expert and successes(expert)[0] == 0),
+        "hold": hold,
+        "still": [n for n, r in arms if hold and abs(r["mean_max_coverage"] - hold["mean_max_coverage"]) <= tol],
+        "random": random,
+        "above": [n for n, r in arms if random and r["mean_max_coverage"] > random["mean_max_coverage"] + tol],
+    }
+
+
 def reference_sentence(summary: dict, tol: float = 1e-3) -> str:
     """What the reference controllers, measured on the arms' episodes, say about an ablation's numbers.
 
@@ -135,47 +157,40 @@ def reference_sentence(summary: dict, tol: float = 1e-3) -> str:
     still the floor: an arm whose best coverage equals holding still's never pushed the T further onto
     its target than where the episode started it. Returns "" when the references were not measured.
     """
-    refs = {r["reference"]: r for r in summary.get("references", [])}
-    arms = [(a["arm"], a.get("best", a)) for a in summary.get("arms", [])]
-    if not refs or not arms:
+    f = _reference_facts(summary, tol)
+    if f is None:
         return ""
     out = []
-    expert = refs.get("scripted expert")
-    if expert and "n_episodes" in expert and successes(expert)[0] == 0:
+    expert, hold, still = f["expert"], f["hold"], f["still"]
+    if f["expert_failed"]:
         out.append(
             f"The scripted expert succeeded in none of the {expert['n_episodes']} episodes (coverage "
             f"{expert['mean_max_coverage']:.3f}): these episodes are too short or too few for a policy to "
             "succeed, so success cannot tell policies apart here and coverage is the only signal."
         )
-    hold = refs.get("hold still")
-    if hold:
-        still = [name for name, r in arms if abs(r["mean_max_coverage"] - hold["mean_max_coverage"]) <= tol]
-        if len(still) == len(arms) == 1:
-            out.append(
-                f"*{still[0]}* has exactly holding still's coverage ({hold['mean_max_coverage']:.3f}): it did "
-                "not push the T further onto its target than where the episodes started it."
-            )
-        elif len(still) == len(arms):
-            out.append(
-                f"Every arm's best coverage equals holding still's ({hold['mean_max_coverage']:.3f}): no "
-                "policy pushed the T further onto its target than where the episodes started it, so the arms "
-                "look identical because none of them acts on the block yet, not because the switch they "
-                "test makes no difference."
-            )
-        elif still:
-            out.append(
-                f"{', '.join(f'*{n}*' for n in still)}: the same coverage as holding still "
-                f"({hold['mean_max_coverage']:.3f}), i.e. the block was not moved onto its target."
-            )
-    random = refs.get("random actions")
-    if random:
-        above = [name for name, r in arms if r["mean_max_coverage"] > random["mean_max_coverage"] + tol]
-        if above:
-            out.append(
-                f"Above random actions' coverage ({random['mean_max_coverage']:.3f}): "
-                + ", ".join(f"*{n}*" for n in above)
-                + "."
-            )
+    if hold and len(still) == len(f["arms"]) == 1:
+        out.append(
+            f"*{still[0]}* has exactly holding still's coverage ({hold['mean_max_coverage']:.3f}): it did "
+            "not push the T further onto its target than where the episodes started it."
+        )
+    elif hold and len(still) == len(f["arms"]):
+        out.append(
+            f"Every arm's best coverage equals holding still's ({hold['mean_max_coverage']:.3f}): no "
+            "policy pushed the T further onto its target than where the episodes started it, so the arms "
+            "look identical because none of them acts on the block yet, not because the switch they "
+            "test makes no difference."
+        )
+    elif still:
+        out.append(
+            f"{', '.join(f'*{n}*' for n in still)}: the same coverage as holding still "
+            f"({hold['mean_max_coverage']:.3f}), i.e. the block was not moved onto its target."
+        )
+    if f["above"]:
+        out.append(
+            f"Above random actions' coverage ({f['random']['mean_max_coverage']:.3f}): "
+            + ", ".join(f"*{n}*" for n in f["above"])
+            + "."
+        )
     return " ".join(out)
 
 
@@ -187,24 +202,16 @@ def references_overview(summaries: dict[str, dict], titles: dict[str, str]) -> s
     """
     failed, still, above, moved = [], [], [], []
     for recipe, summary in summaries.items():
-        refs = {r["reference"]: r for r in summary.get("references", [])}
-        arms = [(a["arm"], a.get("best", a)) for a in summary.get("arms", [])]
-        if not refs or not arms:
+        f = _reference_facts(summary)
+        if f is None:
             continue
         name = titles.get(recipe, recipe)
-        expert = refs.get("scripted expert")
-        if expert and "n_episodes" in expert and successes(expert)[0] == 0:
+        if f["expert_failed"]:
             failed.append(name)
-        hold = refs.get("hold still")
-        if hold and all(abs(r["mean_max_coverage"] - hold["mean_max_coverage"]) <= 1e-3 for _, r in arms):
-            still.append(name)
-        elif hold:
-            moved.append(name)
-        random = refs.get("random actions")
-        if random:
-            best = [n for n, r in arms if r["mean_max_coverage"] > random["mean_max_coverage"] + 1e-3]
-            if best:
-                above.append(f"{name} ({', '.join(f'*{n}*' for n in best)})")
+        if f["hold"]:
+            (still if len(f["still"]) == len(f["arms"]) else moved).append(name)
+        if f["above"]:
+            above.append(f"{name} ({', '.join(f'*{n}*' for n in f['above'])})")
     if not (failed or still or above or moved):
         return ""
     out = ["Every table closes with three reference controllers measured on its arms' episodes: the scripted "

@@ -248,6 +248,14 @@ def rerun_reading(mine: dict, shipped: dict, profile: str, steps: int) -> str:
     return text
 
 
+def arm_setting(record: dict) -> str:
+    """How a fine-tuning arm (its ``select.json``) differs from the `cpu` profile's policy, in words."""
+    parts = ["block pose as state"] if record.get("rung", "").startswith("a") else []
+    parts += [] if record["arm"].get("relative_actions", True) else ["absolute targets"]
+    parts += ["whole frames"] if "crop_shape" in record["arm"] else []
+    return ", ".join(parts) or "pixels, relative targets"
+
+
 def finetune_reading(select_files: list) -> str:
     """What fine-tuning the shipped weights into a PushT policy measured (``select.json`` of each arm)."""
     import json
@@ -262,13 +270,10 @@ def finetune_reading(select_files: list) -> str:
     random = rows[0][0]["random"]["mean_max_coverage"]
     first, end = rows[0][0]["validation_seeds"]
 
-    def label(r: dict) -> str:
-        parts = ["block pose as state"] if r.get("rung", "").startswith("a") else []
-        parts += [] if r["arm"].get("relative_actions", True) else ["absolute targets"]
-        parts += ["whole frames"] if "crop_shape" in r["arm"] else []
-        return "".join(f"{p}, " for p in parts) + f"lr {r['arm']['lr']:g}"
-
-    arms = "; ".join(f"{label(r)}, {last['step']} steps: {last['mean_max_coverage']:.3f}" for r, last in rows)
+    arms = "; ".join(
+        f"{arm_setting(r)}, lr {r['arm']['lr']:g}, {last['step']} steps: {last['mean_max_coverage']:.3f}"
+        for r, last in rows
+    )
     won = sum(last["mean_max_coverage"] > random for _, last in rows)
     succeeded = sum(last.get("success_rate", 0) > 0 for _, last in rows)
     text = (
