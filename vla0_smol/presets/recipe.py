@@ -173,6 +173,22 @@ def measure(preset: str, seed: int, size: int, skills=MEASURED) -> dict:
     return {"skills": result, "image_spread": image_spread(vlm, questions, gen, 16, seed)}
 
 
+def command_line(cfg: RecipeConfig) -> str:
+    """The ``vla0-smol pretrain`` command that reruns ``cfg``.
+
+    Seed, out-dir and every setting that differs from the defaults: a step cap raised for one run
+    must be in its provenance's command.
+    """
+    defaults = asdict(RecipeConfig())
+    args = [f"--seed {cfg.seed}", f"--out-dir {cfg.out_dir}"]
+    args += [
+        f"--{k.replace('_', '-')} {v}"
+        for k, v in asdict(cfg).items()
+        if k not in ("seed", "out_dir") and v != defaults[k]
+    ]
+    return " ".join(["vla0-smol pretrain", *args])
+
+
 def run_recipe(cfg: RecipeConfig, progress=print) -> dict:
     """Run (or resume) every stage, export the preset and its ``provenance.json``; returns it."""
     root = Path(cfg.out_dir)
@@ -210,7 +226,7 @@ def run_recipe(cfg: RecipeConfig, progress=print) -> dict:
     for name in STAGES:
         shutil.copyfile(Path(configs[name].out_dir) / "metrics.jsonl", dst / "metrics" / f"{name}.jsonl")
     record = {
-        "command": f"vla0-smol pretrain --seed {cfg.seed} --out-dir {cfg.out_dir}",
+        "command": command_line(cfg),
         "commit": _git_commit(),
         "recipe": asdict(cfg),
         "stages": [
