@@ -155,3 +155,59 @@ def test_profile_splits_the_step_batch_over_its_processes():
         profile_spec(replace(prof, batch_size=33, train_processes=2), "/tmp/x", ("local/x", None))
     with pytest.raises(ValueError, match="processes"):
         TrainSpec("x", "/tmp/x", steps=1, batch_size=1, processes=0)
+
+
+GLOO_WORKER = """
+import logging, logging.handlers, sys
+from accelerate import Accelerator
+from vla0_smol.lerobot_train import exit_after_training_on_gloo
+
+log = logging.getLogger("run")
+target = logging.FileHandler(sys.argv[1] + f".{Accelerator(cpu=True).process_index}")
+log.addHandler(logging.handlers.MemoryHandler(capacity=100, target=target))  # written at shutdown only
+
+def train():  # the end of LeRobot's train(), whose teardown can hang a gloo worker
+    accelerator = Accelerator(cpu=True)
+    log.warning("trained on backend %s", __import__("torch").distributed.get_backend())
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    print("teardown reached", flush=True)
+
+with exit_after_training_on_gloo():
+    train()
+"""
+
+
+@pytest.mark.slow
+def test_a_gloo_worker_exits_after_end_training_with_its_logs_flushed(tmp_path):
+    """Two data-parallel CPU processes leave right after ``end_training``: nothing of train()'s frame
+    teardown runs (there, gloo's destructor deadlocked one worker of the two-process LIBERO rehearsal
+    under load: ``~ProcessGroupGloo`` joining a thread that waits for the GIL), and each process's
+    buffered log still reaches its file."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "worker.py"
+    script.write_text(GLOO_WORKER)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    proc = subprocess.run([*cmd, str(tmp_path / "log")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "teardown reached" not in proc.stdout
+    for rank in (0, 1):
+        assert "trained on backend gloo" in (tmp_path / f"log.{rank}").read_text()
+
+
+def test_one_process_is_left_to_end_as_usual():
+    """Without a process group nothing changes: the code after ``end_training`` runs."""
+    from accelerate import Accelerator
+
+    from vla0_smol.lerobot_train import exit_after_training_on_gloo
+
+    reached = []
+    with exit_after_training_on_gloo():
+        Accelerator(cpu=True).end_training()
+        reached.append(True)
+    assert reached == [True]
+    assert Accelerator.end_training.__name__ == "end_training" and Accelerator.end_training.__module__.startswith(
+        "accelerate"
+    )  # restored

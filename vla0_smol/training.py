@@ -277,6 +277,8 @@ def _train_here(args: list[str], output_dir: Path, quiet: bool, threads: int = 0
     import lerobot.scripts.lerobot_train as lerobot_train
     import torch
 
+    from .lerobot_train import exit_after_training_on_gloo
+
     output_dir = Path(output_dir)
     rank0 = os.environ.get("RANK", "0") == "0"  # in a multi-process run only rank 0 logs metrics
     metrics = MetricsFileHandler(output_dir / "metrics.jsonl")
@@ -296,7 +298,8 @@ def _train_here(args: list[str], output_dir: Path, quiet: bool, threads: int = 0
     if threads:
         torch.set_num_threads(threads)
     try:
-        lerobot_train.main()
+        with exit_after_training_on_gloo():  # a data-parallel worker on CPUs: see vla0_smol.lerobot_train
+            lerobot_train.main()
     finally:
         sys.argv = argv
         lerobot_train.init_logging = original_init_logging

@@ -189,7 +189,7 @@ def test_full_training_is_the_blogs_command_on_eight_gpus(tmp_path):
     full = libero_profile("full")
     run_dir = run_dir_for(full, tmp_path, seed=0)
     cmd = launch_command(train_spec(full, run_dir, (LIBERO_DATASET, None)), full.num_processes)
-    assert cmd[:2] == ["accelerate", "launch"] and "lerobot.scripts.lerobot_train" in cmd
+    assert cmd[:2] == ["accelerate", "launch"] and "vla0_smol.lerobot_train" in cmd
     for flag in (
         "--num_processes=8",
         "--mixed_precision=bf16",

@@ -100,7 +100,9 @@ def launch_command(spec: TrainSpec, num_processes: int) -> list[str]:
     """The shell command of a run on ``num_processes`` GPUs (accelerate + LeRobot's own lerobot-train).
 
     This is what a user types (``accelerate launch ...``); :func:`train_libero` runs the same
-    arguments through :func:`interpreter_command`.
+    arguments through :func:`interpreter_command`. The module is :mod:`vla0_smol.lerobot_train`:
+    LeRobot's entry point, which on GPUs is ``-m lerobot.scripts.lerobot_train`` unchanged and in a
+    CPU rehearsal (gloo) exits once training has ended instead of hanging in gloo's teardown.
     """
     return [
         "accelerate",
@@ -109,7 +111,7 @@ def launch_command(spec: TrainSpec, num_processes: int) -> list[str]:
         f"--num_processes={num_processes}",
         "--mixed_precision=bf16" if spec.policy.get("dtype") == "bfloat16" else "--mixed_precision=no",
         "-m",
-        "lerobot.scripts.lerobot_train",
+        "vla0_smol.lerobot_train",  # LeRobot's lerobot-train; a CPU (gloo) run exits without hanging
         *train_args(spec),
     ]
 
