@@ -211,3 +211,66 @@ def test_one_process_is_left_to_end_as_usual():
     assert Accelerator.end_training.__name__ == "end_training" and Accelerator.end_training.__module__.startswith(
         "accelerate"
     )  # restored
+
+
+BUILD_SLOWLY = """
+import sys, time
+from pathlib import Path
+from vla0_smol.datasets import build_once
+
+def build(folder):
+    folder.mkdir(parents=True)
+    with open(Path(sys.argv[2]), "a") as f:
+        f.write("built\\n")
+    time.sleep(2)  # the other process arrives while this one builds
+    (folder / "meta").mkdir()
+    (folder / "meta" / "info.json").write_text("{}")
+
+build_once(Path(sys.argv[1]), build)
+"""
+
+
+def test_two_processes_asking_for_one_dataset_build_it_once(tmp_path):
+    """Two chapters run side by side (``recipes run --jobs 2``) need the same dataset: one builds it,
+    the other waits and reuses it. Without the lock both build into the same ``.partial`` folder."""
+    import subprocess
+    import sys
+
+    script, log, root = tmp_path / "build.py", tmp_path / "builds.log", tmp_path / "data" / "ds"
+    script.write_text(BUILD_SLOWLY)
+    procs = [subprocess.Popen([sys.executable, str(script), str(root), str(log)], stderr=subprocess.PIPE) for _ in "ab"]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert log.read_text() == "built\n" and (root / "meta" / "info.json").exists()
+
+
+def test_a_run_folder_is_trained_by_one_caller_at_a_time(tmp_path, monkeypatch):
+    """``run_lerobot_train`` waits while another holds its run folder (a chapter training the run
+    two chapters share); once released it goes on, and then finds the run trained."""
+    import threading
+
+    import vla0_smol.training as training
+    from vla0_smol.results import exclusive
+
+    calls = []
+    monkeypatch.setattr(training, "_run_lerobot_train", lambda spec: calls.append(spec.output_dir))
+    held, release = threading.Event(), threading.Event()
+
+    def other_chapter():
+        with exclusive(tmp_path / "run"):
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=other_chapter)
+    holder.start()
+    held.wait(60)
+    caller = threading.Thread(
+        target=training.run_lerobot_train, args=(TrainSpec("x", tmp_path / "run", steps=1, batch_size=1),)
+    )
+    caller.start()
+    caller.join(1.0)
+    assert caller.is_alive() and calls == []  # waiting for the lock, not training beside the other
+    release.set()
+    caller.join(60)
+    holder.join(60)
+    assert calls == [tmp_path / "run"]

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+from .results import exclusive
+
 DATA_DIR_ENV = "VLA0_SMOL_DATA_DIR"
 
 
@@ -30,15 +32,17 @@ def build_once(root: Path, build: Callable[[Path], object]) -> Path:
     """A local LeRobotDataset at ``root``, built by ``build(folder)`` unless already finished.
 
     ``build`` writes into ``<root>.partial``, renamed to ``root`` only when it returns, so a crash
-    or Ctrl-C mid-way never leaves a dataset that looks finished (the next call starts over).
+    or Ctrl-C mid-way never leaves a dataset that looks finished (the next call starts over). Two
+    processes asking for the same dataset at once take turns (``<root>.lock``): one builds it.
     """
     root = Path(root)
-    if not (root / "meta" / "info.json").exists():
-        tmp = root.with_name(root.name + ".partial")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        build(tmp)
-        tmp.rename(root)
+    with exclusive(root):  # a second process building the same dataset waits, then reuses it
+        if not (root / "meta" / "info.json").exists():
+            tmp = root.with_name(root.name + ".partial")
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            build(tmp)
+            tmp.rename(root)
     return root
 
 

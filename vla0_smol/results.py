@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 
-def save_json(data: dict, path: Path) -> Path:
-    """Write JSON atomically (a crash never leaves half a file)."""
+@contextmanager
+def exclusive(path: Path):
+    """Hold an exclusive lock on ``<path>.lock`` (another process asking for it waits).
+
+    Two chapters or notebooks that build the same dataset or train the same run folder at once
+    (``vla0-smol recipes run --jobs 2``, two Jupyter tabs) take turns: the second then finds the
+    work done. The lock is released when the holder exits, even when it crashes.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(path.with_name(path.name + ".lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def save_json(data: dict, path: Path) -> Path:
+    """Write JSON atomically (a crash never leaves half a file; two writers never share a temporary)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=float))
     tmp.replace(path)
     return path

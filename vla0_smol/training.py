@@ -32,6 +32,8 @@ from pathlib import Path
 
 from lerobot.utils.logging_utils import MetricsTracker
 
+from .results import exclusive
+
 LAST_CONFIG = Path("checkpoints/last/pretrained_model/train_config.json")
 LAST_STEP = Path("checkpoints/last/training_state/training_step.json")
 
@@ -211,7 +213,16 @@ def _truncate_metrics(output_dir: Path, step: int) -> None:
 
 
 def run_lerobot_train(spec: TrainSpec) -> Path:
-    """Run ``lerobot-train`` for a spec; return the last checkpoint's ``pretrained_model`` folder."""
+    """Run ``lerobot-train`` for a spec; return the last checkpoint's ``pretrained_model`` folder.
+
+    Two processes given the same ``output_dir`` at once (chapters sharing a run, run in parallel)
+    take turns (``<output_dir>.lock``): the second resumes or reuses what the first trained.
+    """
+    with exclusive(spec.output_dir):
+        return _run_lerobot_train(spec)
+
+
+def _run_lerobot_train(spec: TrainSpec) -> Path:
     if (spec.output_dir / "checkpoints" / "last").exists():
         done = json.loads((spec.output_dir / LAST_STEP).read_text())
         if done.get("step", 0) >= spec.steps:

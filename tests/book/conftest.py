@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 CELL_TIMEOUT_S = 900  # one cell of a smoke chapter; the slowest (ablation_lr's grid) takes ~100 s on 2 cores
-BOOK_TIMEOUT_S = 3600  # the first test to use the book pays for all 16 recipes (~15-20 min on 2 cores)
+BOOK_TIMEOUT_S = 3600  # the first test to use the book pays for all 16 recipes (~4-7 min on 2 cores)
+# two chapters at once, one thread each (tests/conftest.py): the pytest process only waits meanwhile,
+# so one kernel alone would leave a core idle (the book took 416 s one at a time on an idle machine)
+BOOK_JOBS = 2
 
 
 @dataclass
@@ -31,7 +34,7 @@ def smoke_book(tmp_path_factory) -> SmokeBook:
     from vla0_smol.book.recipes import run_recipes
 
     results = tmp_path_factory.mktemp("smoke_book")
-    runs = run_recipes("smoke", results_dir=results, timeout=CELL_TIMEOUT_S)
+    runs = run_recipes("smoke", results_dir=results, timeout=CELL_TIMEOUT_S, jobs=BOOK_JOBS)
     return SmokeBook(results / "smoke", {r.name: r.error for r in runs}, [r.name for r in runs])
 
 

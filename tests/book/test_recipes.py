@@ -91,3 +91,48 @@ def test_recipe_runs_at_the_smoke_profile(smoke_book, recipe):
 def test_unknown_recipe_is_named():
     with pytest.raises(ValueError, match="nonexistent"):
         run_recipes("smoke", only=["nonexistent"])
+
+
+def _notebook(path: Path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "smoke"\nseed = 0\nout_dir = None')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+WAIT_FOR = """
+import pathlib, time
+here = pathlib.Path(out_dir)
+(here / "{me}.started").touch()
+for _ in range(1200):  # 120 s: a runner that executes one recipe at a time never gets past this
+    if (here / "{other}.started").exists():
+        break
+    time.sleep(0.1)
+else:
+    raise TimeoutError("{other} never started beside {me}")
+(here / "{me}.done").write_text(str(time.time()))
+"""
+
+
+@pytest.mark.slow
+def test_jobs_run_chapters_side_by_side_and_blog_tables_after_them(tmp_path):
+    """``jobs=2``: two chapters that each wait for the other to start both finish (they ran at
+    once, each in its own kernel); ``blog_tables`` starts only once both are done; the runs come
+    back in the book's order."""
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    _notebook(recipes / "action_as_text.ipynb", WAIT_FOR.format(me="a", other="b"))
+    _notebook(recipes / "masking.ipynb", WAIT_FOR.format(me="b", other="a"))
+    _notebook(
+        recipes / "blog_tables.ipynb",
+        "import pathlib, time\nhere = pathlib.Path(out_dir)\n"
+        "assert (here / 'a.done').exists() and (here / 'b.done').exists()\n",
+    )
+    runs = run_recipes("smoke", only=["masking", "action_as_text"], results_dir=tmp_path / "results",
+                       recipes_dir=recipes, timeout=300, jobs=2)  # fmt: skip
+    assert [r.name for r in runs] == ["action_as_text", "masking", "blog_tables"]
+    assert all(r.error is None for r in runs), [(r.name, r.error) for r in runs]
+    with pytest.raises(ValueError, match="jobs"):
+        run_recipes("smoke", jobs=0)

@@ -129,8 +129,11 @@ def build_book(
     only: list[str] | None = None,
     site: Path | None = None,
     check: bool = True,
+    jobs: int = 1,
 ) -> Path:
     """Execute (unless ``run`` is False: reuse ``results_dir``'s executed copies), export, build the site.
+
+    ``jobs``: chapters executed at once (:func:`~vla0_smol.book.recipes.run_recipes`).
 
     ``only``: execute and export these chapters (the runner adds ``blog_tables`` to the run; it is
     exported only if named); the book's other chapters keep their pages. ``site`` defaults to
@@ -144,7 +147,7 @@ def build_book(
     results = (Path(results_dir) if results_dir else repo_root() / "results") / profile
     failed = set()
     if run:
-        failed = {r.name for r in run_recipes(profile, only, results_dir=results.parent) if r.error}
+        failed = {r.name for r in run_recipes(profile, only, results_dir=results.parent, jobs=jobs) if r.error}
     exported = 0
     for name in [n for n in RECIPES if not only or n in only]:
         executed = results / "executed" / f"{name}.ipynb"

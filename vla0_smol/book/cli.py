@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         "--cell-timeout", type=int, default=None, metavar="SECONDS",
         help="fail a recipe whose cell runs longer than this (default: none; a cpu or full cell can take hours)",
     )  # fmt: skip
+    run.add_argument(
+        "--jobs", type=int, default=1, metavar="N",
+        help="run N chapters at once, each kernel on one thread (blog_tables last); default 1",
+    )  # fmt: skip
     recipes_sub.add_parser("list", help="list the recipes in reading order")
 
     book_cmd = sub.add_parser("book", help="the executed book: notebooks with outputs and a static site")
@@ -57,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--only", nargs="+", metavar="NAME", help="execute and export only these chapters")
     build.add_argument("--site", type=Path, help="default: site/<profile>/ at the repository root")
     build.add_argument("--no-check", action="store_true", help="do not look at the site in headless Chromium")
+    build.add_argument(
+        "--jobs", type=int, default=1, metavar="N",
+        help="run N chapters at once, each kernel on one thread (blog_tables last); default 1",
+    )  # fmt: skip
     check = book_sub.add_parser("check", help="look at the built site in headless Chromium (figures, tables)")
     check.add_argument("--profile", default="smoke", choices=["smoke", "cpu", "full"])
     check.add_argument("--site", type=Path, help="default: site/<profile>/ at the repository root")
@@ -95,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
         build_book(
             args.profile, args.out, args.results_dir, run=not args.no_run, only=args.only, site=args.site,
-            check=not args.no_check,
+            check=not args.no_check, jobs=args.jobs,
         )  # fmt: skip
         return 0
     from . import recipes as book
@@ -104,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(book.RECIPES))
         return 0
     try:
-        return book.main(args.profile, args.only, args.seed, args.results_dir, dict(args.parameter), args.cell_timeout)
+        return book.main(
+            args.profile, args.only, args.seed, args.results_dir, dict(args.parameter), args.cell_timeout, args.jobs
+        )
     except ValueError as err:  # an unknown recipe or parameter, named
         print(f"vla0-smol recipes run: error: {err}", file=sys.stderr)
         return 2

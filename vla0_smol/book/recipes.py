@@ -142,6 +142,7 @@ def run_recipes(
     recipes_dir: Path = ROOT / "recipes",
     timeout: int | None = None,
     parameters: dict | None = None,
+    jobs: int = 1,
 ) -> list[RecipeRun]:
     """Run recipes (all, or ``only``) at a profile; ``blog_tables`` closes every run.
 
@@ -150,55 +151,95 @@ def run_recipes(
     given only those it declares. ``results_dir`` defaults to the repository's ``results/``.
     Each recipe's printed output (stdout and stderr of its cells) is kept in
     ``<results_dir>/<profile>/logs/<recipe>.log``, written as the cells run.
-    """
-    import papermill as pm
 
+    ``jobs > 1`` runs that many recipes at once, each in its own process and kernel (give each
+    kernel one thread: ``OMP_NUM_THREADS=1``); ``blog_tables``, which reads the others' results,
+    still runs last, alone. Chapters that share a dataset or a training run take turns on it
+    (:func:`vla0_smol.results.exclusive`). Returned in the book's order whatever the finishing order.
+    """
     unknown = sorted(set(only or []) - set(RECIPES))
     if unknown:
         raise ValueError(f"unknown recipe(s) {unknown}; known: {RECIPES}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     names = [n for n in RECIPES if (not only or n in only) and n != "blog_tables"] + ["blog_tables"]
-    extra = parameters
-    check_parameters(names, extra, recipes_dir)
+    check_parameters(names, parameters, recipes_dir)
     out_dir = (Path(results_dir).resolve() if results_dir else ROOT / "results") / profile
-    executed, logs = out_dir / "executed", out_dir / "logs"
-    executed.mkdir(parents=True, exist_ok=True)
-    logs.mkdir(parents=True, exist_ok=True)
-    kernel = kernel_name()
-    runs = []
-    start = time.perf_counter()
-    for i, name in enumerate(names, 1):
-        print(progress_line(i, names, profile, time.perf_counter() - start), flush=True)
-        src = Path(recipes_dir) / f"{name}.ipynb"
-        t0 = time.perf_counter()
-        error = None
-        with open(logs / f"{name}.log", "w") as log:
-            log.write(f"# {name} at profile {profile}, seed {seed}; executed copy: {executed / (name + '.ipynb')}\n")
-            try:
-                if not src.exists():
-                    raise FileNotFoundError(f"{src} does not exist (run `jupytext --sync notebooks/{name}.py`)")
-                base = {"profile": profile, "seed": seed, "out_dir": shown_path(out_dir)}
-                pm.execute_notebook(
-                    str(src),
-                    str(executed / f"{name}.ipynb"),
-                    parameters=recipe_parameters(src, base, extra),
-                    kernel_name=kernel,
-                    cwd=str(ROOT),
-                    progress_bar=False,
-                    stdout_file=log,
-                    stderr_file=log,
-                    execution_timeout=timeout,
-                )
-            except Exception as err:  # noqa: BLE001 - report and go on with the next recipe
-                cell = getattr(err, "exec_count", None) or getattr(err, "cell_index", None)
-                where = f" (cell {cell})" if cell is not None else ""
-                detail = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
-                error = f"{detail[0]}{where}: {str(detail[1]).splitlines()[0] if detail[1] else ''}"
-                log.write(f"\nFAILED: {error}\n")
-        runs.append(RecipeRun(name, time.perf_counter() - t0, error))
-        record_run(out_dir, runs[-1], profile, seed, executed / f"{name}.ipynb")
-        status = "ok" if error is None else f"FAILED {error}; log: {logs / (name + '.log')}"
-        print(f"      {name:24s} {runs[-1].seconds:7.1f} s  {status}", flush=True)
-    return runs
+    (out_dir / "executed").mkdir(parents=True, exist_ok=True)
+    (out_dir / "logs").mkdir(parents=True, exist_ok=True)
+    job = dict(profile=profile, seed=seed, out_dir=out_dir, recipes_dir=Path(recipes_dir), timeout=timeout)
+    job |= dict(parameters=parameters, kernel=kernel_name())
+    start, runs = time.perf_counter(), {}
+
+    def done(run: RecipeRun) -> None:
+        runs[run.name] = run
+        record_run(out_dir, run, profile, seed, out_dir / "executed" / f"{run.name}.ipynb")
+        status = "ok" if run.error is None else f"FAILED {run.error}; log: {out_dir / 'logs' / (run.name + '.log')}"
+        print(f"      {run.name:24s} {run.seconds:7.1f} s  {status}", flush=True)
+
+    first = names[:-1]
+    if jobs > 1 and len(first) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        print(f"{len(first)} recipes, {jobs} at a time; then blog_tables", flush=True)
+        spawn = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
+        with ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+            known = KNOWN_SECONDS.get(profile, {})  # the longest first: the last to finish ends sooner
+            futures = [pool.submit(run_one, n, **job) for n in sorted(first, key=lambda n: -known.get(n, 1e9))]
+            for k, future in enumerate(as_completed(futures), 1):
+                print(f"[{k}/{len(names)}] elapsed {_clock(time.perf_counter() - start)}", flush=True)
+                done(future.result())
+    else:
+        for i, name in enumerate(first, 1):
+            print(progress_line(i, names, profile, time.perf_counter() - start), flush=True)
+            done(run_one(name, **job))
+    print(progress_line(len(names), names, profile, time.perf_counter() - start), flush=True)
+    done(run_one(names[-1], **job))
+    return [runs[n] for n in names]
+
+
+def run_one(
+    name: str,
+    profile: str,
+    seed: int,
+    out_dir: Path,
+    recipes_dir: Path,
+    timeout: int | None,
+    parameters: dict | None,
+    kernel: str,
+) -> RecipeRun:
+    """Execute one recipe with papermill into ``<out_dir>/executed/``, its output in ``logs/``."""
+    import papermill as pm
+
+    src = recipes_dir / f"{name}.ipynb"
+    executed = out_dir / "executed" / f"{name}.ipynb"
+    t0 = time.perf_counter()
+    error = None
+    with open(out_dir / "logs" / f"{name}.log", "w") as log:
+        log.write(f"# {name} at profile {profile}, seed {seed}; executed copy: {executed}\n")
+        try:
+            if not src.exists():
+                raise FileNotFoundError(f"{src} does not exist (run `jupytext --sync notebooks/{name}.py`)")
+            base = {"profile": profile, "seed": seed, "out_dir": shown_path(out_dir)}
+            pm.execute_notebook(
+                str(src),
+                str(executed),
+                parameters=recipe_parameters(src, base, parameters),
+                kernel_name=kernel,
+                cwd=str(ROOT),
+                progress_bar=False,
+                stdout_file=log,
+                stderr_file=log,
+                execution_timeout=timeout,
+            )
+        except Exception as err:  # noqa: BLE001 - report and go on with the next recipe
+            cell = getattr(err, "exec_count", None) or getattr(err, "cell_index", None)
+            where = f" (cell {cell})" if cell is not None else ""
+            detail = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
+            error = f"{detail[0]}{where}: {str(detail[1]).splitlines()[0] if detail[1] else ''}"
+            log.write(f"\nFAILED: {error}\n")
+    return RecipeRun(name, time.perf_counter() - t0, error)
 
 
 def shown_path(path: Path) -> str:
@@ -241,8 +282,9 @@ def main(
     results_dir: Path | None = None,
     parameters: dict | None = None,
     cell_timeout: int | None = None,
+    jobs: int = 1,
 ) -> int:
-    runs = run_recipes(profile, only, seed, results_dir, timeout=cell_timeout, parameters=parameters)
+    runs = run_recipes(profile, only, seed, results_dir, timeout=cell_timeout, parameters=parameters, jobs=jobs)
     failed = [r for r in runs if r.error]
     print(f"\n{len(runs) - len(failed)} passed, {len(failed)} failed")
     out = (Path(results_dir).resolve() if results_dir else ROOT / "results") / profile
