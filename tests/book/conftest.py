@@ -7,6 +7,7 @@ the book: a hung cell fails its recipe (named in the test) instead of hanging th
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -26,6 +27,14 @@ class SmokeBook:
     out: Path  # results/<profile>: JSON, tables.md, executed/, logs/
     errors: dict[str, str | None]  # recipe -> error (None: ran)
     order: list[str]  # recipes in the order they ran
+    sources_changed: list[str]  # files of recipes/ and notebooks/ that running the book added or changed
+
+
+def source_tree() -> dict[str, str]:
+    """Every file of ``recipes/`` and ``notebooks/`` with its hash."""
+    root = Path(__file__).resolve().parents[2]
+    files = sorted(p for d in ("recipes", "notebooks") for p in (root / d).rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +43,11 @@ def smoke_book(tmp_path_factory) -> SmokeBook:
     from vla0_smol.book.recipes import run_recipes
 
     results = tmp_path_factory.mktemp("smoke_book")
+    before = source_tree()
     runs = run_recipes("smoke", results_dir=results, timeout=CELL_TIMEOUT_S, jobs=BOOK_JOBS)
-    return SmokeBook(results / "smoke", {r.name: r.error for r in runs}, [r.name for r in runs])
+    after = source_tree()
+    changed = sorted(k for k in after if before.get(k) != after[k])
+    return SmokeBook(results / "smoke", {r.name: r.error for r in runs}, [r.name for r in runs], changed)
 
 
 @dataclass
