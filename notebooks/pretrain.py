@@ -155,14 +155,14 @@ if shipped:
 # %% [markdown]
 # ## What the weights do for a PushT policy (so far)
 #
-# The reason to pretrain is a policy that learns faster. Fine-tuning these weights into a PushT
-# policy was measured (`docs/experiments/finetune_select.py` and `ladder_state.py`, results
+# The reason to pretrain is a policy that learns faster. Fine-tuning `tiny-pretrained` weights into a
+# PushT policy was measured (`docs/experiments/finetune_select.py` and `ladder_state.py`, results
 # committed in `docs/experiments/results/finetune_select/`), on validation seeds no table of the
 # book reports:
 
 # %%
 arms = sorted((repo_root() / "docs/experiments/results/finetune_select").glob("*/select.json"))
-display(Markdown(finetune_reading(arms)))
+display(Markdown(finetune_reading(arms, shipped)))
 
 # %% [markdown]
 # ## Running the recipe

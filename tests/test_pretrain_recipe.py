@@ -171,10 +171,10 @@ def test_the_shipped_weights_have_the_skills_their_provenance_records():
 def test_the_provenance_command_names_every_setting_that_differs_from_the_defaults(monkeypatch):
     """A run with a raised step cap must record it: the command alone then reruns it (the second
     shipped run raised ``reading_steps``; its first provenance would have read as a default run)."""
-    cfg = RecipeConfig(out_dir="outputs/r2", export_dir="outputs/r2/preset", reading_steps=5000, threads=1)
+    cfg = RecipeConfig(out_dir="outputs/r2", export_dir="outputs/r2/preset", reading_steps=7000, threads=1)
     line = recipe.command_line(cfg)
     assert line.startswith("vla0-smol pretrain --seed 0 --out-dir outputs/r2")
-    assert "--reading-steps 5000" in line and "--threads 1" in line and "--export-dir outputs/r2/preset" in line
+    assert "--reading-steps 7000" in line and "--threads 1" in line and "--export-dir outputs/r2/preset" in line
     assert "--vision-steps" not in line  # defaults stay out
     parsed = []  # the CLI parses the recorded command back into the same configuration
     monkeypatch.setattr(

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from vla0_smol.presets.recipe import weights_record
+
 VALIDATION_SEED = 40_000
 
 
@@ -56,6 +58,7 @@ def run_arm(args) -> dict:
         | ({"relative_actions": False} if args.absolute else {})
         | ({"crop_shape": None} if args.no_crop else {}),
         "backbone": args.backbone,
+        "backbone_weights": weights_record(args.backbone),
         "validation_seeds": [VALIDATION_SEED, VALIDATION_SEED + args.episodes - 1],
         "train_seconds": round(train_s, 1),
         "random": {k: rand[k] for k in ("success_rate", "mean_max_coverage")},

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vla0_smol.presets.recipe import weights_record
 from vla0_smol.pusht.evaluation import PolicyController, RandomController, evaluate_pusht
 
 VALIDATION_SEED = 40_000
@@ -116,7 +117,9 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=300, help="evaluation episode limit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--eval-seed", type=int, default=VALIDATION_SEED,
+        "--eval-seed",
+        type=int,
+        default=VALIDATION_SEED,
         help="first evaluation seed (default: the validation seeds; 10000 is the demo's, select_seed10000.json)",
     )
     parser.add_argument("--processes", type=int, default=None, help="training processes (default: the profile's 2)")
@@ -154,6 +157,7 @@ def main() -> None:
         "rung": "a: block pose as state tokens",
         "arm": {"lr": args.lr, "vision_lr_scale": args.vision_lr_scale, "steps": args.steps},
         "backbone": args.backbone,
+        "backbone_weights": weights_record(args.backbone),
         "validation_seeds": [args.eval_seed, args.eval_seed + args.episodes - 1],
         "train_seconds": round(train_s, 1),
         "random": {k: rand[k] for k in ("success_rate", "mean_max_coverage")},

@@ -137,6 +137,19 @@ def test_finetune_reading_reads_the_committed_arms(tmp_path):
     assert prose.finetune_reading([]).startswith("No PushT policy")
 
 
+def test_finetune_reading_says_when_the_arms_started_from_other_weights(tmp_path):
+    record = {"arm": {"lr": 1e-3}, "validation_seeds": [40000, 40015], "random": {"mean_max_coverage": 0.097},
+              "checkpoints": [{"step": 1200, "mean_max_coverage": 0.084}],
+              "backbone_weights": {"provenance_commit": "aaa", "pusht_block_mae": 23.98}}  # fmt: skip
+    (tmp_path / "select.json").write_text(json.dumps(record))
+    files = [tmp_path / "select.json"]
+    later = {"commit": "bbb", "final_metrics": {"pusht_block": {"mae": 17.4}}}
+    text = prose.finetune_reading(files, later)
+    assert "earlier run of this recipe (block error 24)" in text and "shipped now (block error 17)" in text
+    assert "earlier run" not in prose.finetune_reading(files, {"commit": "aaa"})  # the same weights
+    assert "earlier run" not in prose.finetune_reading(files)  # nothing to compare with
+
+
 def test_masking_draw_reading_derives_the_unmasked_share():
     text = prose.masking_draw_reading(20, 0.15, 0.1, observed_none=40)
     # f < 1/20 hides nothing: a third of the drawn samples, plus the 10% skipped: 0.1 + 0.9 / 3 = 40%

@@ -256,8 +256,13 @@ def arm_setting(record: dict) -> str:
     return ", ".join(parts) or "pixels, relative targets"
 
 
-def finetune_reading(select_files: list) -> str:
-    """What fine-tuning the shipped weights into a PushT policy measured (``select.json`` of each arm)."""
+def finetune_reading(select_files: list, weights: dict | None = None) -> str:
+    """What fine-tuning the shipped weights into a PushT policy measured (``select.json`` of each arm).
+
+    ``weights``: the shipped preset's ``provenance.json``. An arm records the weights it started
+    from (``backbone_weights``: their provenance's commit and block error); when those are not the
+    shipped ones the reading says so, and that the shipped weights have not been fine-tuned.
+    """
     import json
 
     rows = []
@@ -283,6 +288,16 @@ def finetune_reading(select_files: list) -> str:
         "The `cpu` profile and `make demo` start from the random-init `tiny` preset "
         "(`docs/tiny-learning.md`, sixth and seventh rounds, has the runs)."
     )
+    started = {json.dumps(r.get("backbone_weights"), sort_keys=True) for r, _ in rows}
+    older = [json.loads(w) for w in started if w != "null"]
+    if weights and older and all(w["provenance_commit"] != weights.get("commit") for w in older):
+        errors = " and ".join(f"{w['pusht_block_mae']:.0f}" for w in older)
+        now = weights.get("final_metrics", {}).get("pusht_block", {}).get("mae")
+        text += (
+            f" These arms started from an earlier run of this recipe (block error {errors}); the weights shipped now"
+            + (f" (block error {now:.0f})" if now is not None else "")
+            + " have not been fine-tuned into a policy yet."
+        )
     return text
 
 
