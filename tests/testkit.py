@@ -81,3 +81,15 @@ def tiny_train_spec(dataset, out, steps):
         log_freq=1,
         wandb="disabled",
     )
+
+
+def parameterised_notebook(path, source: str) -> None:
+    """A two-cell notebook at ``path``: the book's ``parameters`` cell, then ``source``."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "smoke"\nseed = 0\nout_dir = None')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(source)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)

@@ -3,8 +3,8 @@
 import os
 from pathlib import Path
 
-import nbformat
 import pytest
+from testkit import parameterised_notebook
 
 from vla0_smol.book import recipes
 from vla0_smol.book.paths import data_dir, repo_root, results_dir
@@ -58,20 +58,12 @@ def test_a_chapter_run_from_recipes_writes_nothing_beside_the_notebooks(tmp_path
     assert _files(ROOT / "recipes", ROOT / "notebooks") == before
 
 
-def _notebook(path: Path, source: str):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile = "smoke"\nseed = 0\nout_dir = None')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(source)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
 def test_runner_streams_progress_and_keeps_each_log(tmp_path, capsys):
     book = tmp_path / "recipes"
     book.mkdir()
-    _notebook(book / "masking.ipynb", "import sys\nprint('hello from', profile)\nprint('a warning', file=sys.stderr)")
-    _notebook(book / "blog_tables.ipynb", "print('tables')")
+    source = "import sys\nprint('hello from', profile)\nprint('a warning', file=sys.stderr)"
+    parameterised_notebook(book / "masking.ipynb", source)
+    parameterised_notebook(book / "blog_tables.ipynb", "print('tables')")
     runs = recipes.run_recipes("smoke", only=["masking"], results_dir=tmp_path / "res", recipes_dir=book)
     assert [r.error for r in runs] == [None, None]
     out = capsys.readouterr().out

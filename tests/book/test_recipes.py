@@ -6,6 +6,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
+from testkit import parameterised_notebook
 
 from vla0_smol.book.recipes import RECIPES, run_recipes
 
@@ -93,15 +94,6 @@ def test_unknown_recipe_is_named():
         run_recipes("smoke", only=["nonexistent"])
 
 
-def _notebook(path: Path, body: str) -> None:
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile = "smoke"\nseed = 0\nout_dir = None')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
 WAIT_FOR = """
 import pathlib, time
 here = pathlib.Path(out_dir)
@@ -123,9 +115,9 @@ def test_jobs_run_chapters_side_by_side_and_blog_tables_after_them(tmp_path):
     back in the book's order."""
     recipes = tmp_path / "recipes"
     recipes.mkdir()
-    _notebook(recipes / "action_as_text.ipynb", WAIT_FOR.format(me="a", other="b"))
-    _notebook(recipes / "masking.ipynb", WAIT_FOR.format(me="b", other="a"))
-    _notebook(
+    parameterised_notebook(recipes / "action_as_text.ipynb", WAIT_FOR.format(me="a", other="b"))
+    parameterised_notebook(recipes / "masking.ipynb", WAIT_FOR.format(me="b", other="a"))
+    parameterised_notebook(
         recipes / "blog_tables.ipynb",
         "import pathlib, time\nhere = pathlib.Path(out_dir)\n"
         "assert (here / 'a.done').exists() and (here / 'b.done').exists()\n",
