@@ -218,15 +218,21 @@ import sys, time
 from pathlib import Path
 from vla0_smol.datasets import build_once
 
+root, log = Path(sys.argv[1]), Path(sys.argv[2])
+
 def build(folder):
     folder.mkdir(parents=True)
-    with open(Path(sys.argv[2]), "a") as f:
+    with open(log, "a") as f:
         f.write("built\\n")
-    time.sleep(2)  # the other process arrives while this one builds
+    for _ in range(600):  # build only once both processes have asked for the dataset
+        if len(list(log.parent.glob("arrived.*"))) == 2:
+            break
+        time.sleep(0.1)
     (folder / "meta").mkdir()
     (folder / "meta" / "info.json").write_text("{}")
 
-build_once(Path(sys.argv[1]), build)
+(log.parent / f"arrived.{sys.argv[3]}").touch()
+build_once(root, build)
 """
 
 
@@ -238,7 +244,8 @@ def test_two_processes_asking_for_one_dataset_build_it_once(tmp_path):
 
     script, log, root = tmp_path / "build.py", tmp_path / "builds.log", tmp_path / "data" / "ds"
     script.write_text(BUILD_SLOWLY)
-    procs = [subprocess.Popen([sys.executable, str(script), str(root), str(log)], stderr=subprocess.PIPE) for _ in "ab"]
+    cmd = [sys.executable, str(script), str(root), str(log)]
+    procs = [subprocess.Popen([*cmd, name], stderr=subprocess.PIPE) for name in "ab"]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     assert log.read_text() == "built\n" and (root / "meta" / "info.json").exists()

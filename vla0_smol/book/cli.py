@@ -43,10 +43,6 @@ def main(argv: list[str] | None = None) -> int:
         "--cell-timeout", type=int, default=None, metavar="SECONDS",
         help="fail a recipe whose cell runs longer than this (default: none; a cpu or full cell can take hours)",
     )  # fmt: skip
-    run.add_argument(
-        "--jobs", type=int, default=1, metavar="N",
-        help="run N chapters at once, each kernel on one thread (blog_tables last); default 1",
-    )  # fmt: skip
     recipes_sub.add_parser("list", help="list the recipes in reading order")
 
     book_cmd = sub.add_parser("book", help="the executed book: notebooks with outputs and a static site")
@@ -61,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--only", nargs="+", metavar="NAME", help="execute and export only these chapters")
     build.add_argument("--site", type=Path, help="default: site/<profile>/ at the repository root")
     build.add_argument("--no-check", action="store_true", help="do not look at the site in headless Chromium")
-    build.add_argument(
-        "--jobs", type=int, default=1, metavar="N",
-        help="run N chapters at once, each kernel on one thread (blog_tables last); default 1",
-    )  # fmt: skip
+    for p in (run, build):
+        p.add_argument(
+            "--jobs", type=int, default=1, metavar="N",
+            help="run N chapters at once, each kernel on one thread (blog_tables last); default 1",
+        )  # fmt: skip
     check = book_sub.add_parser("check", help="look at the built site in headless Chromium (figures, tables)")
     check.add_argument("--profile", default="smoke", choices=["smoke", "cpu", "full"])
     check.add_argument("--site", type=Path, help="default: site/<profile>/ at the repository root")
