@@ -251,3 +251,22 @@ def test_pretraining_killed_by_sigterm_resumes_to_the_same_weights(tmp_path):
     assert wa.keys() == wb.keys()
     differ = [k for k in wa if not torch.equal(wa[k], wb[k])]
     assert not differ, f"resumed at step {step}: {len(differ)} tensors differ, e.g. {differ[:3]}"
+
+
+def test_kept_errors_are_one_per_question_and_average_to_the_mae():
+    """``keep_errors``: the errors behind each MAE, one per question, comparable model by model
+    (what ``docs/experiments/pretrain_rerun.py`` pairs)."""
+    from vla0_smol.presets.pretrain import evaluate
+
+    questions = Questions(load_processor("tiny"))
+    g = pd.Generator(seed=0, mixture={"copy": 1.0, "offset": 1.0})
+    runs = []
+    for init in (0, 1):
+        torch.manual_seed(init)
+        runs.append(evaluate(load_vlm("tiny"), questions, g, 6, seed=3, keep_errors=True))
+    for skill in ("copy", "offset"):
+        a, b = (r[skill] for r in runs)
+        assert len(a["errors"]) == len(b["errors"]) == 6
+        assert np.mean(a["errors"]) == pytest.approx(a["mae"]) and np.mean(b["errors"]) == pytest.approx(b["mae"])
+    assert runs[0]["copy"]["errors"] != runs[1]["copy"]["errors"]  # two models, same questions, other answers
+    assert "errors" not in evaluate(load_vlm("tiny"), questions, g, 2, seed=3, skills=["copy"])["copy"]

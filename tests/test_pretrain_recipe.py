@@ -136,6 +136,13 @@ def test_the_recipe_runs_every_stage_in_order_and_skips_finished_ones(tmp_path):
     seen = []
     run_recipe(small(tmp_path), progress=seen.append)
     assert sum("skipped" in s for s in seen) == len(STAGES)
+    # the table `vla0-smol pretrain` prints at the end: a row per stage, the export, the budget
+    table = recipe.summary(record).splitlines()
+    assert [row.split(" | ")[0] for row in table[2:6]] == [f"| {s}" for s in STAGES]
+    assert "| vision | 2 |" in table[3] and "image_spread" in table[3] and "copy exact" in table[2]
+    assert "pusht_block" in table[7] and "(constant " in table[7]
+    assert table[-1].startswith(f"Wall time {record['wall_time_min']:.1f} min (within the 120-minute budget")
+    assert "(over the 120-minute budget" in recipe.summary(record | {"wall_time_min": 121.0})
 
 
 def test_constant_predictor_of_the_angle_goes_the_short_way_round():
@@ -177,8 +184,7 @@ def test_the_provenance_command_names_every_setting_that_differs_from_the_defaul
     assert "--reading-steps 7000" in line and "--threads 1" in line and "--export-dir outputs/r2/preset" in line
     assert "--vision-steps" not in line  # defaults stay out
     parsed = []  # the CLI parses the recorded command back into the same configuration
-    monkeypatch.setattr(
-        recipe, "run_recipe", lambda c, progress: parsed.append(c) or {"stages": [], "final_metrics": {}}
-    )
+    monkeypatch.setattr(recipe, "run_recipe", lambda c, progress: parsed.append(c) or {})
+    monkeypatch.setattr(recipe, "summary", lambda record: "")
     recipe.main(line.split()[2:])
     assert parsed == [cfg]

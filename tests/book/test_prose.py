@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from vla0_smol.book import prose
 from vla0_smol.book.paths import repo_root, shown
@@ -155,3 +156,44 @@ def test_masking_draw_reading_derives_the_unmasked_share():
     # f < 1/20 hides nothing: a third of the drawn samples, plus the 10% skipped: 0.1 + 0.9 / 3 = 40%
     assert "so 40% of samples should mask nothing" in text and "any f below 0.05" in text
     assert "0.90 integers on average, at most 2" in text  # 0.9 * mean(floor(3 U)) = 0.9 * 1
+
+
+def test_reproduction_reading_names_the_budget_and_the_skills_apart():
+    comparison = {
+        "questions": "256 per skill, seed 777000",
+        "shipped": {"wall_time_min": 196.4, "command": "x", "commit": "aaa"},
+        "rerun": {"wall_time_min": 104.6, "command": "vla0-smol pretrain --seed 0", "commit": "83c706c0000"},
+        "skills": {
+            "copy": {"within_noise": True, "difference": [0.0, -0.1, 0.1]},
+            "pusht_block": {"within_noise": False, "difference": [6.25, 4.0, 8.5]},
+        },  # fmt: skip
+    }
+    text = prose.reproduction_reading(comparison, budget_min=120)
+    assert "105 min of wall time, within the 120-minute budget" in text and "(commit 83c706c)" in text
+    assert "1 of 2 skills are within noise" in text and "not: pusht_block (+6.2)" in text
+    comparison["skills"]["pusht_block"]["within_noise"] = True
+    assert prose.reproduction_reading(comparison, budget_min=100).count("over the 100-minute budget") == 1
+    assert "not:" not in prose.reproduction_reading(comparison, budget_min=120)
+
+
+def test_compare_runs_pairs_the_questions_and_judges_the_difference():
+    from vla0_smol.book.pretrain_figures import compare_runs, rerun_rows
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 200, 256)  # very different questions: a wide interval for each model's MAE
+
+    def measured(errors):
+        return {"skills": {"pusht_block": {"errors": list(errors), "mae": float(np.mean(errors)), "exact": 0.0,
+                                           "constant_mae": 83.0}}}  # fmt: skip
+
+    same = compare_runs(measured(base), measured(base + rng.normal(0, 0.5, 256)), tolerance=2.0)["pusht_block"]
+    assert same["within_noise"] and same["difference"][1] < 0.2 and same["difference"][2] > -0.2
+    # 5 units worse on every question: outside the tolerance, although each MAE's own interval is wider than 5
+    worse = compare_runs(measured(base), measured(base + 5), tolerance=2.0)["pusht_block"]
+    assert not worse["within_noise"] and worse["difference"][0] == 5.0
+    assert worse["shipped"][2] - worse["shipped"][1] > 5
+    assert compare_runs(measured(base), measured(base + 2.5), tolerance=3.0)["pusht_block"]["within_noise"]
+    row = rerun_rows({"skills": {"pusht_block": worse}})[0]
+    assert row["skill"] == "where is the T block" and row["rerun - shipped (95%)"].startswith("+5.0 (+5.0 to +5.0)")
+    with pytest.raises(ValueError, match="pusht_block: 256 and 10 questions"):
+        compare_runs(measured(base), measured(base[:10]), tolerance=2.0)

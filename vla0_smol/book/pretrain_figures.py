@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ..presets.recipe import STAGES
+from .evidence import mean_interval
 
 # the skills a PushT policy leans on, and how the chapter names them
 NAMES = {
@@ -158,4 +161,50 @@ def example_table(examples) -> list[dict]:
             "answer": " ".join(map(str, e.answer)),
         }
         for e in examples
+    ]
+
+
+def compare_runs(shipped: dict, rerun: dict, tolerance: float) -> dict[str, dict]:
+    """Two presets measured on the same questions, skill by skill, with 95% intervals.
+
+    ``shipped`` and ``rerun`` are :func:`~vla0_smol.presets.recipe.measure` results taken with
+    ``keep_errors`` on the same ``(seed, size)``. The difference (rerun - shipped) is paired
+    question by question, so its interval is that of the evaluation set; ``within_noise`` when it
+    holds 0 or comes within ``tolerance`` (world units) of it.
+    """
+    rows = {}
+    for skill, a in shipped["skills"].items():
+        b = rerun["skills"][skill]
+        ea, eb = np.array(a["errors"]), np.array(b["errors"])
+        if ea.shape != eb.shape:
+            raise ValueError(f"{skill}: {ea.size} and {eb.size} questions; measure both on the same set")
+        d, lo, hi = mean_interval(eb - ea)
+        rows[skill] = {
+            "constant_mae": a["constant_mae"],
+            "shipped": [round(v, 2) for v in mean_interval(ea)],
+            "rerun": [round(v, 2) for v in mean_interval(eb)],
+            "difference": [round(v, 2) for v in (d, lo, hi)],
+            "shipped_exact": a["exact"],
+            "rerun_exact": b["exact"],
+            "within_noise": bool(lo <= tolerance and hi >= -tolerance),
+        }
+    return rows
+
+
+def rerun_rows(comparison: dict) -> list[dict]:
+    """The table of a rerun against the shipped weights (``comparison.json`` of ``pretrain_rerun.py``)."""
+
+    def span(v):
+        return f"{v[0]:.1f} ({v[1]:.1f} to {v[2]:.1f})"
+
+    return [
+        {
+            "skill": NAMES.get(skill, skill),
+            "constant predictor MAE": r["constant_mae"],
+            "shipped MAE (95%)": span(r["shipped"]),
+            "rerun MAE (95%)": span(r["rerun"]),
+            "rerun - shipped (95%)": "{:+.1f} ({:+.1f} to {:+.1f})".format(*r["difference"]),
+            "within noise": r["within_noise"],
+        }
+        for skill, r in comparison["skills"].items()
     ]

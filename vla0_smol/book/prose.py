@@ -248,6 +248,32 @@ def rerun_reading(mine: dict, shipped: dict, profile: str, steps: int) -> str:
     return text
 
 
+def reproduction_reading(comparison: dict, budget_min: float) -> str:
+    """Whether a from-scratch rerun rebuilt the shipped weights (``comparison.json`` of ``pretrain_rerun.py``).
+
+    Wall time against ``budget_min`` and the shipped run's, the skills within noise, and the ones
+    that are not, named with their difference.
+    """
+    rerun, shipped = comparison["rerun"], comparison["shipped"]
+    skills = comparison["skills"]
+    same = [k for k, r in skills.items() if r["within_noise"]]
+    apart = [f"{k} ({r['difference'][0]:+.1f})" for k, r in skills.items() if not r["within_noise"]]
+    minutes = rerun["wall_time_min"]
+    text = (
+        f"Rerun from scratch with `{rerun['command']}` (commit {rerun['commit'][:7]}): "
+        f"{minutes:.0f} min of wall time, "
+        + (
+            f"within the {budget_min:.0f}-minute budget"
+            if minutes <= budget_min
+            else f"over the {budget_min:.0f}-minute budget"
+        )
+        + f" (the shipped run: {shipped['wall_time_min']:.0f} min, on a machine shared with other jobs). "
+        f"On {comparison['questions']}, {len(same)} of {len(skills)} skills are within noise of the shipped weights"
+    )
+    text += "." if not apart else "; not: " + ", ".join(apart) + " (rerun - shipped, world units)."
+    return text
+
+
 def arm_setting(record: dict) -> str:
     """How a fine-tuning arm (its ``select.json``) differs from the `cpu` profile's policy, in words."""
     parts = ["block pose as state"] if record.get("rung", "").startswith("a") else []

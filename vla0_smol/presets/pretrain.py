@@ -141,8 +141,14 @@ def per_sample_loss(vlm, inputs: dict, pixels: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(vlm, questions: Questions, gen: Generator, size: int, seed: int, skills=None) -> dict[str, dict]:
-    """Greedy grammar-constrained answers to fresh questions: per skill MAE and exact match."""
+def evaluate(
+    vlm, questions: Questions, gen: Generator, size: int, seed: int, skills=None, keep_errors: bool = False
+) -> dict[str, dict]:
+    """Greedy grammar-constrained answers to fresh questions: per skill MAE and exact match.
+
+    With ``keep_errors`` each skill also lists every question's error, in an order fixed by
+    ``(seed, size)``: two models measured alike can be compared question by question.
+    """
     vlm.eval()
     results = {}
     for skill in skills or gen.names:
@@ -168,6 +174,8 @@ def evaluate(vlm, questions: Questions, gen: Generator, size: int, seed: int, sk
                 errors.append(diff.mean())
                 exact.append(bool((got == np.array(ex.answer)).all()))
         results[skill] = {"mae": float(np.mean(errors)), "exact": float(np.mean(exact))}
+        if keep_errors:
+            results[skill]["errors"] = [float(e) for e in errors]
     vlm.train()
     return results
 

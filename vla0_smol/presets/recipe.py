@@ -39,6 +39,8 @@ from .pretrain_data import CIRCULAR, MAX_INT, MIXTURE, SKILLS, Generator
 from .vision_stage import VisionConfig, train_vision
 
 STAGES = ("numbers", "vision", "reading", "mixture")
+# the default command's stated budget: from scratch, 2 cores, nothing else running (issue #26)
+BUDGET_MIN = 120
 # the skills the shipped model is measured on (and the skills test pins)
 MEASURED = (
     "copy",
@@ -159,17 +161,18 @@ def constant_mae(skill: str, gen: Generator, size: int, seed: int) -> float:
     return float(np.abs(a - np.median(a, 0)).mean())
 
 
-def measure(preset: str, seed: int, size: int, skills=MEASURED) -> dict:
+def measure(preset: str, seed: int, size: int, skills=MEASURED, keep_errors: bool = False) -> dict:
     """Per-skill MAE and exact rate of a preset on fresh questions, and its ``image_spread``.
 
-    Each skill also gets the constant predictor's MAE on the same questions.
+    Each skill also gets the constant predictor's MAE on the same questions (and, with
+    ``keep_errors``, every question's error: see :func:`~vla0_smol.presets.pretrain.evaluate`).
     """
     from ..backbone import load_processor, load_vlm
 
     vlm = load_vlm(preset)
     questions = Questions(load_processor(preset))
     gen = Generator(seed, {s: 1.0 for s in skills})
-    result = evaluate(vlm, questions, gen, size, seed, skills=list(skills))
+    result = evaluate(vlm, questions, gen, size, seed, skills=list(skills), keep_errors=keep_errors)
     for skill in skills:
         result[skill]["constant_mae"] = round(constant_mae(skill, gen, size, seed), 2)
     return {"skills": result, "image_spread": image_spread(vlm, questions, gen, 16, seed)}
@@ -271,6 +274,47 @@ def run_recipe(cfg: RecipeConfig, progress=print) -> dict:
     return record
 
 
+def summary(record: dict) -> str:
+    """A run's ``provenance.json`` as a Markdown table, then its exported model and the budget.
+
+    Each stage's row: steps, why it stopped, wall time, and the skills a PushT policy needs at its
+    end (MAE; copy: exact rate).
+    """
+
+    def skills(m: dict) -> str:
+        parts = []
+        if "copy" in m:
+            parts.append(f"copy exact {m['copy']['exact']:.0%}")
+        for k in ("pusht_block", "pusht_angle", "pusht_offset"):
+            if k in m:
+                parts.append(f"{k} {m[k]['mae']:.1f}")
+        for k in ("block", "angle_deg", "image_spread"):  # the vision stage's head
+            if k in m:
+                parts.append(f"{k} {m[k]:.2f}" if k == "image_spread" else f"{k} {m[k]:.1f}")
+        return ", ".join(parts)
+
+    lines = ["| stage | steps | stopped | wall time (min) | at its end |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {s['stage']} | {s['steps']} | {s['stopped']} | {s['wall_time_min']:.1f} | {skills(s['final_metrics'])} |"
+        for s in record["stages"]
+    ]
+    final = record["final_metrics"]
+    against = ", ".join(
+        f"{k} {final[k]['mae']:.1f} (constant {final[k]['constant_mae']:.1f})"
+        for k in ("pusht_block", "pusht_angle", "pusht_offset")
+        if k in final
+    )
+    total = record["wall_time_min"]
+    lines += [
+        "",
+        f"Exported model ({record['final_eval']}): copy exact {final['copy']['exact']:.0%}, {against}, "
+        f"image spread {record['image_spread']:.2f}.",
+        f"Wall time {total:.1f} min ({'within' if total <= BUDGET_MIN else 'over'} the {BUDGET_MIN}-minute budget "
+        "of an idle 2-core machine).",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``vla0-smol pretrain``: run or resume the staged recipe, then export the preset."""
     import argparse
@@ -289,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--final-eval-size", type=int, default=d.final_eval_size)
     args = parser.parse_args(argv)
     record = run_recipe(RecipeConfig(**vars(args)), progress=lambda s: print(s, flush=True))
-    print(json.dumps({"stages": record["stages"], "final_metrics": record["final_metrics"]}, indent=1))
+    print(summary(record))
     return 0
 
 

@@ -1,0 +1,86 @@
+"""Does `vla0-smol pretrain` rebuild the shipped weights (issue #26)?
+
+Measures the shipped `tiny-pretrained` preset and a rerun's preset on the same fresh questions
+(a seed neither run trained or evaluated on), question by question, and writes what a reader
+needs to judge the rerun: each skill's MAE with its 95% interval for both, the paired difference
+(rerun - shipped) with its interval, the constant predictor, the image spread, and both runs'
+stages (steps, why each stopped, wall time). The rerun's `provenance.json` and learning curves
+are copied beside it.
+
+    # the rerun, from a fresh clone, on an otherwise idle machine
+    .venv/bin/vla0-smol pretrain --seed 0 --out-dir outputs/pretrain_r3 --export-dir outputs/pretrain_r3/preset
+    OMP_NUM_THREADS=1 .venv/bin/python docs/experiments/pretrain_rerun.py \
+        --rerun outputs/pretrain_r3/preset --out docs/experiments/results/pretrain_rerun
+
+"Within noise" below means the interval of the paired difference holds 0 or lies within
+``--tolerance`` world units of it (questions are the same for both models, so the interval is that
+of the evaluation set only; a second training seed would add run-to-run variation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from vla0_smol.book.pretrain_figures import compare_runs
+from vla0_smol.presets.pretrain import PRETRAINED_DIR
+from vla0_smol.presets.recipe import measure
+
+SEED = 777_000  # no stage trains or evaluates on it (they use seed, seed + 1 and seed + 2)
+
+
+def stages(provenance: dict) -> list[dict]:
+    return [{k: s[k] for k in ("stage", "steps", "stopped", "wall_time_min")} for s in provenance["stages"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rerun", type=Path, required=True, help="the rerun's exported preset folder")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--size", type=int, default=256, help="questions per skill")
+    parser.add_argument("--tolerance", type=float, default=2.0, help="world units (see the docstring)")
+    args = parser.parse_args()
+
+    theirs = json.loads((PRETRAINED_DIR / "provenance.json").read_text())
+    mine = json.loads((args.rerun / "provenance.json").read_text())
+    shipped = measure(str(PRETRAINED_DIR), SEED, args.size, keep_errors=True)
+    rerun = measure(str(args.rerun), SEED, args.size, keep_errors=True)
+    record = {
+        "questions": f"{args.size} per skill, seed {SEED}",
+        "tolerance": args.tolerance,
+        "skills": compare_runs(shipped, rerun, args.tolerance),
+        "image_spread": {"shipped": shipped["image_spread"], "rerun": rerun["image_spread"]},
+        "shipped": {
+            "command": theirs["command"],
+            "commit": theirs["commit"],
+            "stages": stages(theirs),
+            "wall_time_min": theirs["wall_time_min"],
+        },
+        "rerun": {
+            "command": mine["command"],
+            "commit": mine["commit"],
+            "stages": stages(mine),
+            "wall_time_min": mine["wall_time_min"],
+        },
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "comparison.json").write_text(json.dumps(record, indent=2) + "\n")
+    shutil.copyfile(args.rerun / "provenance.json", args.out / "provenance.json")
+    shutil.copytree(args.rerun / "metrics", args.out / "metrics", dirs_exist_ok=True)
+    print("| skill | constant | shipped | rerun | rerun - shipped | within noise |")
+    print("|---|---|---|---|---|---|")
+    for skill, r in record["skills"].items():
+        s, m, d = r["shipped"], r["rerun"], r["difference"]
+        print(
+            f"| {skill} | {r['constant_mae']:.1f} | {s[0]:.1f} ({s[1]:.1f}-{s[2]:.1f}) | {m[0]:.1f} "
+            f"({m[1]:.1f}-{m[2]:.1f}) | {d[0]:+.1f} ({d[1]:+.1f} to {d[2]:+.1f}) | {r['within_noise']} |"
+        )
+    print(f"image spread: {record['image_spread']}")
+    for who in ("shipped", "rerun"):
+        print(who, record[who]["wall_time_min"], "min:", record[who]["stages"])
+
+
+if __name__ == "__main__":
+    main()
