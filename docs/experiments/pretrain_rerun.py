@@ -3,9 +3,9 @@
 Measures the shipped `tiny-pretrained` preset and a rerun's preset on the same fresh questions
 (a seed neither run trained or evaluated on), question by question, and writes what a reader
 needs to judge the rerun: each skill's MAE with its 95% interval for both, the paired difference
-(rerun - shipped) with its interval, the constant predictor, the image spread, and both runs'
-stages (steps, why each stopped, wall time). The rerun's `provenance.json` and learning curves
-are copied beside it.
+(rerun - shipped) with its interval, the constant predictor, the image spread, both runs' stages
+(steps, why each stopped, wall time) and how far the two sets of weights are apart, tensor by
+tensor. The rerun's `provenance.json` and learning curves are copied beside it.
 
     # the rerun, from a fresh clone, on an otherwise idle machine
     .venv/bin/vla0-smol pretrain --seed 0 --out-dir outputs/pretrain_r3 --export-dir outputs/pretrain_r3/preset
@@ -31,6 +31,18 @@ from vla0_smol.presets.recipe import measure
 SEED = 777_000  # no stage trains or evaluates on it (they use seed, seed + 1 and seed + 2)
 
 
+def weight_difference(a: Path, b: Path) -> dict:
+    """How far two presets' weights are apart: identical tensors, and the largest absolute difference."""
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    if wa.keys() != wb.keys():
+        raise ValueError(f"different tensors: {sorted(wa.keys() ^ wb.keys())[:5]}")
+    same = sum(bool((wa[k] == wb[k]).all()) for k in wa)
+    largest = max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)
+    return {"tensors": len(wa), "identical": same, "max_abs_difference": largest}
+
+
 def stages(provenance: dict) -> list[dict]:
     return [{k: s[k] for k in ("stage", "steps", "stopped", "wall_time_min")} for s in provenance["stages"]]
 
@@ -52,6 +64,7 @@ def main() -> None:
         "tolerance": args.tolerance,
         "skills": compare_runs(shipped, rerun, args.tolerance),
         "image_spread": {"shipped": shipped["image_spread"], "rerun": rerun["image_spread"]},
+        "weights": weight_difference(PRETRAINED_DIR, args.rerun),
         "shipped": {
             "command": theirs["command"],
             "commit": theirs["commit"],
@@ -77,7 +90,7 @@ def main() -> None:
             f"| {skill} | {r['constant_mae']:.1f} | {s[0]:.1f} ({s[1]:.1f}-{s[2]:.1f}) | {m[0]:.1f} "
             f"({m[1]:.1f}-{m[2]:.1f}) | {d[0]:+.1f} ({d[1]:+.1f} to {d[2]:+.1f}) | {r['within_noise']} |"
         )
-    print(f"image spread: {record['image_spread']}")
+    print(f"image spread: {record['image_spread']}; weights: {record['weights']}")
     for who in ("shipped", "rerun"):
         print(who, record[who]["wall_time_min"], "min:", record[who]["stages"])
 

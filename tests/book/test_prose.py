@@ -174,6 +174,12 @@ def test_reproduction_reading_names_the_budget_and_the_skills_apart():
     comparison["skills"]["pusht_block"]["within_noise"] = True
     assert prose.reproduction_reading(comparison, budget_min=100).count("over the 100-minute budget") == 1
     assert "not:" not in prose.reproduction_reading(comparison, budget_min=120)
+    assert "bit for bit" not in prose.reproduction_reading(comparison, budget_min=120)  # not measured
+    comparison["weights"] = {"tensors": 77, "identical": 77, "max_abs_difference": 0.0}
+    assert "the shipped ones bit for bit (77 tensors)" in prose.reproduction_reading(comparison, budget_min=120)
+    comparison["weights"] = {"tensors": 77, "identical": 3, "max_abs_difference": 0.0125}
+    text = prose.reproduction_reading(comparison, budget_min=120)
+    assert "bit for bit" not in text and "(3 of 77 tensors identical, largest difference 0.013)" in text
 
 
 def test_compare_runs_pairs_the_questions_and_judges_the_difference():

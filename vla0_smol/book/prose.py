@@ -251,8 +251,8 @@ def rerun_reading(mine: dict, shipped: dict, profile: str, steps: int) -> str:
 def reproduction_reading(comparison: dict, budget_min: float) -> str:
     """Whether a from-scratch rerun rebuilt the shipped weights (``comparison.json`` of ``pretrain_rerun.py``).
 
-    Wall time against ``budget_min`` and the shipped run's, the skills within noise, and the ones
-    that are not, named with their difference.
+    Wall time against ``budget_min`` and the shipped run's, the skills within noise, the ones that
+    are not (named with their difference), and whether the weights themselves are the same.
     """
     rerun, shipped = comparison["rerun"], comparison["shipped"]
     skills = comparison["skills"]
@@ -271,6 +271,14 @@ def reproduction_reading(comparison: dict, budget_min: float) -> str:
         f"On {comparison['questions']}, {len(same)} of {len(skills)} skills are within noise of the shipped weights"
     )
     text += "." if not apart else "; not: " + ", ".join(apart) + " (rerun - shipped, world units)."
+    w = comparison.get("weights")
+    if w and w["identical"] == w["tensors"]:
+        text += f" Its weights are the shipped ones bit for bit ({w['tensors']} tensors): the recipe is deterministic."
+    elif w:
+        text += (
+            f" Its weights differ from the shipped ones ({w['identical']} of {w['tensors']} tensors identical, largest"
+            f" difference {w['max_abs_difference']:.2g})."
+        )
     return text
 
 
