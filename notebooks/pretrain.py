@@ -47,11 +47,18 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from vla0_smol.book.paths import repo_root, results_dir, shown
-from vla0_smol.book.pretrain_figures import example_table, plot_curves, skills_sentence, skills_table, stage_table
-from vla0_smol.book.prose import finetune_reading, rerun_reading
+from vla0_smol.book.pretrain_figures import (
+    example_table,
+    plot_curves,
+    rerun_rows,
+    skills_sentence,
+    skills_table,
+    stage_table,
+)
+from vla0_smol.book.prose import finetune_reading, reproduction_reading, rerun_reading
 from vla0_smol.presets import pretrain_data as data
 from vla0_smol.presets.pretrain import PRETRAINED_DIR
-from vla0_smol.presets.recipe import RecipeConfig, measure, run_recipe, stage_configs
+from vla0_smol.presets.recipe import BUDGET_MIN, RecipeConfig, measure, run_recipe, stage_configs
 
 out = results_dir(profile, out_dir)
 gen = data.Generator(seed)
@@ -134,6 +141,28 @@ if shipped:
     plt.show()
 else:
     print("No weights are shipped in this checkout: run `vla0-smol pretrain` to build them.")
+
+# %% [markdown]
+# ## Rebuilt from scratch
+#
+# A recipe is only a recipe if it rebuilds its weights. The default command was rerun from a fresh
+# clone on an otherwise idle 2-core machine, and `docs/experiments/pretrain_rerun.py` measured the
+# rerun and the shipped weights on the same fresh questions (a seed neither run saw), question by
+# question. The difference is paired, so its interval is the evaluation set's; "within noise" means
+# the interval holds 0 or comes within 2 units of it. Both runs use seed 0, so they see the same
+# batches; what can differ is the order of floating-point sums across threads, and the shipped
+# run's stop and resume between sessions.
+
+# %%
+rerun_file = repo_root() / "docs/experiments/results/pretrain_rerun/comparison.json"
+if rerun_file.exists():
+    comparison = json.loads(rerun_file.read_text())
+    display(pd.DataFrame(rerun_rows(comparison)))
+    walls = {who: {s["stage"]: s["wall_time_min"] for s in comparison[who]["stages"]} for who in ("shipped", "rerun")}
+    display(pd.DataFrame(walls).rename_axis("wall time (min)"))
+    display(Markdown(reproduction_reading(comparison, BUDGET_MIN)))
+else:
+    print("No rerun is recorded in this checkout (docs/experiments/results/pretrain_rerun/).")
 
 # %% [markdown]
 # ## What the shipped weights can do

@@ -60,7 +60,7 @@ def main() -> None:
     shipped = measure(str(PRETRAINED_DIR), SEED, args.size, keep_errors=True)
     rerun = measure(str(args.rerun), SEED, args.size, keep_errors=True)
     record = {
-        "questions": f"{args.size} per skill, seed {SEED}",
+        "questions": f"{args.size} fresh questions per skill (seed {SEED})",
         "tolerance": args.tolerance,
         "skills": compare_runs(shipped, rerun, args.tolerance),
         "image_spread": {"shipped": shipped["image_spread"], "rerun": rerun["image_spread"]},

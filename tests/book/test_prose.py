@@ -160,7 +160,7 @@ def test_masking_draw_reading_derives_the_unmasked_share():
 
 def test_reproduction_reading_names_the_budget_and_the_skills_apart():
     comparison = {
-        "questions": "256 per skill, seed 777000",
+        "questions": "256 fresh questions per skill (seed 777000)",
         "shipped": {"wall_time_min": 196.4, "command": "x", "commit": "aaa"},
         "rerun": {"wall_time_min": 104.6, "command": "vla0-smol pretrain --seed 0", "commit": "83c706c0000"},
         "skills": {
@@ -203,3 +203,11 @@ def test_compare_runs_pairs_the_questions_and_judges_the_difference():
     assert row["skill"] == "where is the T block" and row["rerun - shipped (95%)"].startswith("+5.0 (+5.0 to +5.0)")
     with pytest.raises(ValueError, match="pusht_block: 256 and 10 questions"):
         compare_runs(measured(base), measured(base[:10]), tolerance=2.0)
+
+
+def test_an_mae_interval_never_goes_below_zero():
+    from vla0_smol.book.pretrain_figures import compare_runs
+
+    errors = [0.0] * 254 + [10.0] * 2  # almost always exact: the t interval alone would start below 0
+    row = compare_runs(*[{"skills": {"copy": {"errors": errors, "exact": 0.98, "constant_mae": 127.0}}}] * 2, 2.0)
+    assert row["copy"]["shipped"][1] == 0.0 and row["copy"]["shipped"][2] > row["copy"]["shipped"][0] > 0

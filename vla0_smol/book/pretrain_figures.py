@@ -181,14 +181,20 @@ def compare_runs(shipped: dict, rerun: dict, tolerance: float) -> dict[str, dict
         d, lo, hi = mean_interval(eb - ea)
         rows[skill] = {
             "constant_mae": a["constant_mae"],
-            "shipped": [round(v, 2) for v in mean_interval(ea)],
-            "rerun": [round(v, 2) for v in mean_interval(eb)],
+            "shipped": _mae_interval(ea),
+            "rerun": _mae_interval(eb),
             "difference": [round(v, 2) for v in (d, lo, hi)],
             "shipped_exact": a["exact"],
             "rerun_exact": b["exact"],
             "within_noise": bool(lo <= tolerance and hi >= -tolerance),
         }
     return rows
+
+
+def _mae_interval(errors) -> list[float]:
+    """An MAE and its 95% t interval, the lower end clipped at 0 (no error is negative)."""
+    mae, lo, hi = mean_interval(errors)
+    return [round(mae, 2), round(max(0.0, lo), 2), round(hi, 2)]
 
 
 def rerun_rows(comparison: dict) -> list[dict]:

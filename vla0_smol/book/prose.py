@@ -273,7 +273,10 @@ def reproduction_reading(comparison: dict, budget_min: float) -> str:
     text += "." if not apart else "; not: " + ", ".join(apart) + " (rerun - shipped, world units)."
     w = comparison.get("weights")
     if w and w["identical"] == w["tensors"]:
-        text += f" Its weights are the shipped ones bit for bit ({w['tensors']} tensors): the recipe is deterministic."
+        text += (
+            f" Its weights are the shipped ones bit for bit ({w['tensors']} tensors): with the same seed, CPU and torch"
+            " build the run is deterministic, the shipped run's stops and resumes included."
+        )
     elif w:
         text += (
             f" Its weights differ from the shipped ones ({w['identical']} of {w['tensors']} tensors identical, largest"
