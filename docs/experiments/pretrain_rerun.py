@@ -24,7 +24,7 @@ import json
 import shutil
 from pathlib import Path
 
-from vla0_smol.book.pretrain_figures import compare_runs
+from vla0_smol.book.pretrain_figures import compare_runs, rerun_rows
 from vla0_smol.presets.pretrain import PRETRAINED_DIR
 from vla0_smol.presets.recipe import measure
 
@@ -54,6 +54,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="questions per skill")
     parser.add_argument("--tolerance", type=float, default=2.0, help="world units (see the docstring)")
     args = parser.parse_args()
+    if not (args.rerun / "provenance.json").is_file() or not (args.rerun / "model.safetensors").is_file():
+        parser.error(f"--rerun {args.rerun}: not an exported preset (needs provenance.json and model.safetensors)")
+    if args.size < 2:
+        parser.error(f"--size {args.size}: an interval needs at least 2 questions per skill")
 
     theirs = json.loads((PRETRAINED_DIR / "provenance.json").read_text())
     mine = json.loads((args.rerun / "provenance.json").read_text())
@@ -82,14 +86,8 @@ def main() -> None:
     (args.out / "comparison.json").write_text(json.dumps(record, indent=2) + "\n")
     shutil.copyfile(args.rerun / "provenance.json", args.out / "provenance.json")
     shutil.copytree(args.rerun / "metrics", args.out / "metrics", dirs_exist_ok=True)
-    print("| skill | constant | shipped | rerun | rerun - shipped | within noise |")
-    print("|---|---|---|---|---|---|")
-    for skill, r in record["skills"].items():
-        s, m, d = r["shipped"], r["rerun"], r["difference"]
-        print(
-            f"| {skill} | {r['constant_mae']:.1f} | {s[0]:.1f} ({s[1]:.1f}-{s[2]:.1f}) | {m[0]:.1f} "
-            f"({m[1]:.1f}-{m[2]:.1f}) | {d[0]:+.1f} ({d[1]:+.1f} to {d[2]:+.1f}) | {r['within_noise']} |"
-        )
+    for row in rerun_rows(record):
+        print(" | ".join(str(v) for v in row.values()))
     print(f"image spread: {record['image_spread']}; weights: {record['weights']}")
     for who in ("shipped", "rerun"):
         print(who, record[who]["wall_time_min"], "min:", record[who]["stages"])

@@ -267,7 +267,7 @@ def reproduction_reading(comparison: dict, budget_min: float) -> str:
             if minutes <= budget_min
             else f"over the {budget_min:.0f}-minute budget"
         )
-        + f" (the shipped run: {shipped['wall_time_min']:.0f} min, on a machine shared with other jobs). "
+        + f" (the shipped run: {shipped['wall_time_min']:.0f} min). "
         f"On {comparison['questions']}, {len(same)} of {len(skills)} skills are within noise of the shipped weights"
     )
     text += "." if not apart else "; not: " + ", ".join(apart) + " (rerun - shipped, world units)."
